@@ -1,0 +1,3 @@
+from localplatform.cli import app
+
+app()
