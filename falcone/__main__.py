@@ -1,0 +1,3 @@
+from falcone.cli import app
+
+app()

@@ -1,0 +1,58 @@
+"""`falcone`: the project's command line (toolchain now; platform, stacks and drift as they land)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from falcone import toolchain as toolchain_module
+from falcone.errors import SetupError
+
+app = typer.Typer(help="Falcone: multi-tenant BaaS on Pulumi stacks.", no_args_is_help=True)
+toolchain_app = typer.Typer(help="The Pulumi CLI and provider plugins, built from Go modules.", no_args_is_help=True)
+app.add_typer(toolchain_app, name="toolchain")
+console = Console(stderr=True)
+
+
+@toolchain_app.command("build")
+def toolchain_build() -> None:
+    """Build (or restore from the cache) the pulumi CLI, language host and provider plugins."""
+    started = time.monotonic()
+    try:
+        toolchain = toolchain_module.build(progress=lambda line: console.print(f"[cyan]toolchain[/] {line}"))
+    except SetupError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(1) from None
+    console.print(f"[green]toolchain ready[/] in {time.monotonic() - started:.1f}s: {toolchain.pulumi}")
+
+
+@toolchain_app.command("status")
+def toolchain_status() -> None:
+    """Show the pinned versions and what is installed."""
+    toolchain = toolchain_module.load()
+    table = Table("component", "pinned", "installed")
+    table.add_row("pulumi", toolchain.pulumi_version, "yes" if toolchain.pulumi.exists() else "no")
+    installed = toolchain_module.installed_plugins(toolchain) if toolchain.pulumi.exists() else []
+    for provider in toolchain.providers:
+        found = [str(p.get("version")) for p in installed if p.get("name") == provider.name]
+        table.add_row(f"pulumi-resource-{provider.name}", provider.version, ", ".join(found) or "no")
+    Console().print(table)
+
+
+@toolchain_app.command("env")
+def toolchain_env() -> None:
+    """Print `export` lines that put our pulumi and plugins in a shell: eval "$(falcone toolchain env)"."""
+    for key, value in toolchain_module.load().env().items():
+        sys.stdout.write(f"export {key}={value!r}\n")
+
+
+@toolchain_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def toolchain_exec(ctx: typer.Context) -> None:
+    """Run our `pulumi` with the toolchain environment: falcone toolchain exec -- up -s tenant-acme."""
+    toolchain = toolchain_module.load()
+    os.execve(str(toolchain.pulumi), ["pulumi", *ctx.args], {**os.environ, **toolchain.env()})

@@ -1,0 +1,65 @@
+"""Stacks through the Pulumi Automation API, on our toolchain, with a file backend.
+
+The same program serves `pulumi up` by hand (Pulumi.yaml at the repository root, `main: stacks/`) and the
+Automation API (`project_stack`); `inline_stack` runs a program function in this process, which the tests use
+for tiny single-provider stacks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pulumi import automation as auto
+
+from falcone import toolchain as toolchain_module
+
+PROJECT_NAME = "falcone"
+
+
+def passphrase() -> str:
+    # Stack secrets of a local platform; an operator sets their own for real deployments.
+    return os.environ.get("PULUMI_CONFIG_PASSPHRASE", "falcone-local")
+
+
+def stack_env(backend_dir: Path) -> dict[str, str]:
+    toolchain = toolchain_module.load()
+    backend_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        **toolchain.env(),
+        "PULUMI_BACKEND_URL": backend_dir.resolve().as_uri(),
+        "PULUMI_CONFIG_PASSPHRASE": passphrase(),
+        # Dynamic providers run in `pulumi-resource-pulumi-python`, which needs the interpreter that has our code.
+        "PULUMI_RUNTIME_VIRTUALENV": sys.prefix,
+    }
+
+
+def _command() -> auto.PulumiCommand:
+    toolchain = toolchain_module.load()
+    return auto.PulumiCommand(root=str(toolchain.install_dir))
+
+
+def project_stack(stack_name: str, backend_dir: Path) -> auto.Stack:
+    """A stack of the repository's project: the very program `pulumi up` runs by hand."""
+    toolchain = toolchain_module.load()
+    options = auto.LocalWorkspaceOptions(
+        work_dir=str(toolchain_module.REPO_ROOT),
+        pulumi_home=str(toolchain.pulumi_home),
+        env_vars=stack_env(backend_dir),
+        secrets_provider="passphrase",
+        pulumi_command=_command(),
+    )
+    return auto.create_or_select_stack(stack_name, work_dir=str(toolchain_module.REPO_ROOT), opts=options)
+
+
+def inline_stack(stack_name: str, program: auto.PulumiFn, backend_dir: Path, project: str) -> auto.Stack:
+    toolchain = toolchain_module.load()
+    options = auto.LocalWorkspaceOptions(
+        pulumi_home=str(toolchain.pulumi_home),
+        env_vars=stack_env(backend_dir),
+        secrets_provider="passphrase",
+        pulumi_command=_command(),
+        project_settings=auto.ProjectSettings(name=project, runtime="python"),
+    )
+    return auto.create_or_select_stack(stack_name, project_name=project, program=program, opts=options)

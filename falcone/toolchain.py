@@ -1,0 +1,322 @@
+"""The Pulumi toolchain: built from Go modules with the ordinary `go` client, cached outside the repository.
+
+`toolchain/versions.toml` says what to build; `toolchain/go/<name>/` holds the wrapper module of each binary
+(go.mod + go.sum + a tiny main). Results land in `<cache>/toolchain/pulumi-<version>/` (the CLI, the Python
+language host, the dynamic-provider plugin) and `<cache>/toolchain/providers/<name>-<version>/`, and providers are
+registered in a PULUMI_HOME of ours, so the CLI never downloads anything. A stamp per binary (a hash of its inputs)
+makes a second run take seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from falcone.errors import SetupError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TOOLCHAIN_DIR = REPO_ROOT / "toolchain"
+UV_VERSION = "0.13.8"
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    name: str
+    version: str
+    python_package: str
+    python_version: str
+    go_dir: str
+    upstream_module: str
+    upstream_cmd_dir: str
+    version_variable: str
+    embeds: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    pulumi_version: str
+    pulumi_package: str
+    pulumi_version_variable: str
+    sdk_module: str
+    providers: tuple[ProviderSpec, ...]
+
+    @property
+    def cache_root(self) -> Path:
+        return Path(os.environ.get("FALCONE_CACHE_DIR", Path.home() / ".cache" / "falcone"))
+
+    @property
+    def install_dir(self) -> Path:
+        return self.cache_root / "toolchain" / f"pulumi-{self.pulumi_version}"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.install_dir / "bin"
+
+    @property
+    def pulumi(self) -> Path:
+        return self.bin_dir / "pulumi"
+
+    @property
+    def pulumi_home(self) -> Path:
+        return self.cache_root / "pulumi-home"
+
+    def provider_binary(self, provider: ProviderSpec) -> Path:
+        directory = self.cache_root / "toolchain" / "providers" / f"{provider.name}-{provider.version}"
+        return directory / f"pulumi-resource-{provider.name}"
+
+    def env(self) -> dict[str, str]:
+        """Environment for every `pulumi` run: our CLI first on PATH, our plugins, no downloads, no phoning home."""
+        return {
+            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PULUMI_HOME": str(self.pulumi_home),
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            # Plugins come from PULUMI_HOME (providers) or sit next to `pulumi` (language host); never from PATH.
+            "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
+        }
+
+
+def load() -> Toolchain:
+    data = tomllib.loads((TOOLCHAIN_DIR / "versions.toml").read_text())
+    providers = tuple(
+        ProviderSpec(name=name, **{key: value for key, value in spec.items()})
+        for name, spec in sorted(data.get("providers", {}).items())
+    )
+    pulumi = data["pulumi"]
+    return Toolchain(
+        pulumi_version=pulumi["version"],
+        pulumi_package=pulumi["package"],
+        pulumi_version_variable=pulumi["version_variable"],
+        sdk_module=pulumi["sdk_module"],
+        providers=providers,
+    )
+
+
+# --- building -----------------------------------------------------------------------------------------------
+
+
+def _go_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        # Never let `go` fetch another toolchain; our go.sum files are complete, so nothing may change them.
+        "GOTOOLCHAIN": "local",
+        "CGO_ENABLED": "0",
+        "GOFLAGS": "-trimpath -mod=readonly -buildvcs=false",
+    }
+
+
+def _require_go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise SetupError(
+            "the `go` command is not on PATH",
+            fix="install Go >= 1.25 (the polyglot machine has it at /usr/local/go/bin) and put it on PATH",
+        )
+    return go
+
+
+def _run_logged(args: list[str], *, cwd: Path, log: Path, env: dict[str, str], what: str) -> str:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    log.write_text(f"$ {' '.join(args)}\n{completed.stdout}{completed.stderr}")
+    if completed.returncode != 0:
+        output = (completed.stdout + completed.stderr).strip()
+        raise SetupError(f"{what} failed ({log})", fix=_hint(output), detail=_tail(output))
+    return completed.stdout
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _hint(output: str) -> str:
+    if "403 Forbidden" in output or "not available" in output:
+        return (
+            "the Go module proxy refused a module version (see the log); pick versions it serves and "
+            "re-run `go mod tidy` in the wrapper module (docs/toolchain.md)"
+        )
+    if "dial tcp" in output or "no such host" in output or "timeout" in output:
+        return "the Go module proxy is unreachable: check the network, then run the setup again"
+    if "missing go.sum entry" in output or "updates to go.mod needed" in output:
+        return "the wrapper module's go.sum is stale: run `go mod tidy` in its folder and commit go.mod/go.sum"
+    return "read the log above; fix the wrapper module under toolchain/go/ and run the setup again"
+
+
+def _stamp(inputs: list[Path], extra: str) -> str:
+    digest = hashlib.sha256(extra.encode())
+    for path in sorted(inputs):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _up_to_date(binary: Path, stamp: str) -> bool:
+    stamp_file = binary.with_name(binary.name + ".stamp")
+    return binary.exists() and stamp_file.exists() and stamp_file.read_text() == stamp
+
+
+def _write_stamp(binary: Path, stamp: str) -> None:
+    binary.with_name(binary.name + ".stamp").write_text(stamp)
+
+
+def _module_dir(go_dir: Path, module: str) -> Path:
+    out = _run_logged(
+        [_require_go(), "list", "-m", "-f", "{{.Dir}}", module],
+        cwd=go_dir,
+        log=go_dir / ".go-list.log",
+        env=_go_env(),
+        what=f"locating {module}",
+    )
+    return Path(out.strip())
+
+
+def _go_build(
+    go_dir: Path, *, package: str, output: Path, ldflags: str, log: Path, what: str, tags: str = ""
+) -> None:
+    args = [_require_go(), "build", "-ldflags", ldflags, "-o", str(output)]
+    if tags:
+        args += ["-tags", tags]
+    args.append(package)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _run_logged(args, cwd=go_dir, log=log, env=_go_env(), what=what)
+
+
+Progress = Callable[[str], None]
+
+
+def build_cli(toolchain: Toolchain, progress: Progress) -> bool:
+    """The CLI, the language host and the dynamic-provider plugin, next to each other. True if it built."""
+    go_dir = TOOLCHAIN_DIR / "go" / "pulumi"
+    langhost = TOOLCHAIN_DIR / "langhost" / "pulumi_language_python.py"
+    stamp = _stamp([*go_dir.glob("*.go"), go_dir / "go.mod", go_dir / "go.sum", langhost], toolchain.pulumi_version)
+    if _up_to_date(toolchain.pulumi, stamp):
+        progress(f"pulumi {toolchain.pulumi_version}: cached")
+        return False
+    progress(f"pulumi {toolchain.pulumi_version}: building from Go modules (a few minutes when cold)")
+    logs = toolchain.cache_root / "toolchain" / "logs"
+    _go_build(
+        go_dir,
+        package=toolchain.pulumi_package,
+        output=toolchain.pulumi,
+        ldflags=f"-s -w -X {toolchain.pulumi_version_variable}=v{toolchain.pulumi_version}",
+        tags="osusergo,grpcnotrace",
+        log=logs / "pulumi.log",
+        what="building the pulumi CLI",
+    )
+    sdk = _module_dir(go_dir, toolchain.sdk_module)
+    _install(sdk / "python" / "cmd" / "pulumi-language-python-exec", toolchain.bin_dir)
+    _install(sdk / "python" / "dist" / "pulumi-resource-pulumi-python", toolchain.bin_dir)
+    _install_language_host(toolchain, langhost)
+    _write_stamp(toolchain.pulumi, stamp)
+    return True
+
+
+def _install(source: Path, directory: Path) -> None:
+    # Module-cache files are read-only and zips keep no mode bits: copy, then make executable.
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / source.name
+    target.unlink(missing_ok=True)
+    shutil.copyfile(source, target)
+    target.chmod(0o755)
+
+
+def _install_language_host(toolchain: Toolchain, source: Path) -> None:
+    venv = toolchain.install_dir / "langhost-venv"
+    uv = shutil.which("uv") or str(toolchain.cache_root / "tools" / f"uv-{UV_VERSION}" / "bin" / "uv")
+    logs = toolchain.cache_root / "toolchain" / "logs"
+    if not (venv / "bin" / "python").exists():
+        _run_logged(
+            [uv, "venv", "--quiet", "--python", "3.11", str(venv)],
+            cwd=REPO_ROOT,
+            log=logs / "langhost-venv.log",
+            env=dict(os.environ),
+            what="creating the language host's virtualenv",
+        )
+    _run_logged(
+        [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+         f"pulumi=={toolchain.pulumi_version}"],
+        cwd=REPO_ROOT,
+        log=logs / "langhost-pip.log",
+        env=dict(os.environ),
+        what="installing the Pulumi SDK for the language host",
+    )
+    _install(source, toolchain.bin_dir)
+    launcher = toolchain.bin_dir / "pulumi-language-python"
+    launcher.unlink(missing_ok=True)
+    launcher.write_text(
+        "#!/bin/sh\n"
+        "# Falcone's Python language host (see toolchain/langhost/pulumi_language_python.py).\n"
+        'here=$(dirname "$(readlink -f "$0")")\n'
+        f'FALCONE_LANGHOST_VERSION={toolchain.pulumi_version} exec "$here/../langhost-venv/bin/python" '
+        '"$here/pulumi_language_python.py" "$@"\n'
+    )
+    launcher.chmod(0o755)
+
+
+def build_provider(toolchain: Toolchain, provider: ProviderSpec, progress: Progress) -> bool:
+    go_dir = TOOLCHAIN_DIR / "go" / provider.go_dir
+    binary = toolchain.provider_binary(provider)
+    stamp = _stamp([*go_dir.glob("*.go"), go_dir / "go.mod", go_dir / "go.sum"], provider.version)
+    if _up_to_date(binary, stamp):
+        progress(f"pulumi-resource-{provider.name} {provider.version}: cached")
+        return False
+    progress(f"pulumi-resource-{provider.name} {provider.version}: building from Go modules")
+    upstream = _module_dir(go_dir, provider.upstream_module) / provider.upstream_cmd_dir
+    for embed, source in provider.embeds.items():
+        content = json.loads((upstream / source).read_text())
+        if embed.startswith("schema"):
+            content["version"] = provider.version
+        (go_dir / embed).write_text(json.dumps(content, separators=(",", ":")))
+    _go_build(
+        go_dir,
+        package=".",
+        output=binary,
+        ldflags=f"-s -w -X {provider.version_variable}={provider.version}",
+        log=toolchain.cache_root / "toolchain" / "logs" / f"provider-{provider.name}.log",
+        what=f"building pulumi-resource-{provider.name}",
+    )
+    _write_stamp(binary, stamp)
+    return True
+
+
+def register_provider(toolchain: Toolchain, provider: ProviderSpec, *, reinstall: bool) -> None:
+    plugin_dir = toolchain.pulumi_home / "plugins" / f"resource-{provider.name}-v{provider.version}"
+    if plugin_dir.exists() and not reinstall:
+        return
+    args = [str(toolchain.pulumi), "plugin", "install", "resource", provider.name, provider.version,
+            "--file", str(toolchain.provider_binary(provider)), "--reinstall"]
+    _run_logged(
+        args,
+        cwd=REPO_ROOT,
+        log=toolchain.cache_root / "toolchain" / "logs" / f"register-{provider.name}.log",
+        env={**os.environ, **toolchain.env()},
+        what=f"registering the {provider.name} plugin",
+    )
+
+
+def build(progress: Progress) -> Toolchain:
+    toolchain = load()
+    cli_rebuilt = build_cli(toolchain, progress)
+    for provider in toolchain.providers:
+        rebuilt = build_provider(toolchain, provider, progress)
+        register_provider(toolchain, provider, reinstall=rebuilt or cli_rebuilt)
+    return toolchain
+
+
+def installed_plugins(toolchain: Toolchain) -> list[dict[str, object]]:
+    completed = subprocess.run(
+        [str(toolchain.pulumi), "plugin", "ls", "--json"],
+        env={**os.environ, **toolchain.env()},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    plugins: list[dict[str, object]] = json.loads(completed.stdout or "[]")
+    return plugins
