@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 
@@ -16,6 +17,8 @@ from falcone.errors import SetupError
 app = typer.Typer(help="Falcone: multi-tenant BaaS on Pulumi stacks.", no_args_is_help=True)
 toolchain_app = typer.Typer(help="The Pulumi CLI and provider plugins, built from Go modules.", no_args_is_help=True)
 app.add_typer(toolchain_app, name="toolchain")
+demo_app = typer.Typer(help="The demo stack: one resource per provider on the local platform.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
 console = Console(stderr=True)
 
 
@@ -47,12 +50,41 @@ def toolchain_status() -> None:
 @toolchain_app.command("env")
 def toolchain_env() -> None:
     """Print `export` lines that put our pulumi and plugins in a shell: eval "$(falcone toolchain env)"."""
-    for key, value in toolchain_module.load().env().items():
-        sys.stdout.write(f"export {key}={value!r}\n")
+    from falcone import demo, pulumi_runner
+
+    variables = {
+        **toolchain_module.load().env(),
+        "PULUMI_BACKEND_URL": demo.state_dir().resolve().as_uri(),
+        "PULUMI_CONFIG_PASSPHRASE": pulumi_runner.passphrase(),
+    }
+    for key, value in variables.items():
+        sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
 
 
 @toolchain_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def toolchain_exec(ctx: typer.Context) -> None:
     """Run our `pulumi` with the toolchain environment: falcone toolchain exec -- up -s tenant-acme."""
     toolchain = toolchain_module.load()
-    os.execve(str(toolchain.pulumi), ["pulumi", *ctx.args], {**os.environ, **toolchain.env()})
+    os.execve(str(toolchain.pulumi), ["pulumi", *ctx.args], {**os.environ, **toolchain.env()})  # noqa: S606
+
+
+@demo_app.command("up")
+def demo_up() -> None:
+    """`pulumi up` the demo stack on the running local platform and show what was created."""
+    from falcone import demo
+
+    outputs = demo.up(on_output=lambda line: print(line, end="" if line.endswith("\n") else "\n"))
+    table = Table("output", "value", title="demo stack: created on the local platform")
+    for name, value in sorted(outputs.items()):
+        table.add_row(name, str(value))
+    Console().print(table)
+    console.print(f"state: {demo.state_dir()}  (by hand: eval \"$(.venv/bin/python -m falcone toolchain env)\"; "
+                  "pulumi stack select demo; pulumi preview)")
+
+
+@demo_app.command("destroy")
+def demo_destroy() -> None:
+    """Remove everything the demo stack created."""
+    from falcone import demo
+
+    demo.destroy(on_output=lambda line: print(line, end="" if line.endswith("\n") else "\n"))

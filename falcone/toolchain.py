@@ -86,7 +86,7 @@ class Toolchain:
 def load() -> Toolchain:
     data = tomllib.loads((TOOLCHAIN_DIR / "versions.toml").read_text())
     providers = tuple(
-        ProviderSpec(name=name, **{key: value for key, value in spec.items()})
+        ProviderSpec(name=name, **spec)
         for name, spec in sorted(data.get("providers", {}).items())
     )
     pulumi = data["pulumi"]

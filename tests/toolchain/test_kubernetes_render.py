@@ -9,7 +9,8 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from falcone import pulumi_runner, toolchain as toolchain_module
+from falcone import pulumi_runner
+from falcone import toolchain as toolchain_module
 
 pytestmark = pytest.mark.toolchain
 

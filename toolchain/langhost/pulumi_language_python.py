@@ -53,7 +53,7 @@ def python_for(info: language_pb2.ProgramInfo) -> str:
     return os.environ.get("PULUMI_PYTHON_CMD", "python3")
 
 
-class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):  # type: ignore[misc]
+class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
     def __init__(self, engine_address: str, tracing: str) -> None:
         self.engine_address = engine_address
         self.tracing = tracing

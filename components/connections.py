@@ -1,0 +1,83 @@
+"""How the provisioning engine reaches each backing server (admin endpoints and credentials).
+
+Stacks read these from one secret config object, `falcone:backends` (see `Backends.from_config`); the local
+platform produces it from its platform.json (`falcone.platform_config`). Dynamic providers receive the part they
+need as their secret `connection` input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PostgresConnection:
+    """A superuser/provisioner DSN; used only by the provisioning engine, never by the data plane."""
+
+    dsn: str
+
+
+@dataclass(frozen=True)
+class KeycloakConnection:
+    url: str
+    admin_user: str
+    admin_password: str
+    admin_realm: str = "master"
+    admin_client_id: str = "admin-cli"
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    bootstrap_servers: str
+    admin_user: str
+    admin_password: str
+    security_protocol: str = "SASL_PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-256"
+
+
+@dataclass(frozen=True)
+class MinioConnection:
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class VaultConnection:
+    address: str
+    token: str
+
+
+@dataclass(frozen=True)
+class MongoConnection:
+    uri: str
+
+
+@dataclass(frozen=True)
+class Backends:
+    postgres: PostgresConnection | None = None
+    keycloak: KeycloakConnection | None = None
+    kafka: KafkaConnection | None = None
+    minio: MinioConnection | None = None
+    vault: VaultConnection | None = None
+    mongo: MongoConnection | None = None
+
+    @classmethod
+    def from_config(cls, value: dict[str, Any]) -> Backends:
+        kinds: dict[str, Any] = {
+            "postgres": PostgresConnection,
+            "keycloak": KeycloakConnection,
+            "kafka": KafkaConnection,
+            "minio": MinioConnection,
+            "vault": VaultConnection,
+            "mongo": MongoConnection,
+        }
+        unknown = set(value) - set(kinds)
+        if unknown:
+            raise ValueError(f"falcone:backends has unknown keys: {', '.join(sorted(unknown))}")
+        return cls(**{name: kinds[name](**fields) for name, fields in value.items() if fields is not None})
+
+    def to_config(self) -> dict[str, Any]:
+        return {name: fields for name, fields in asdict(self).items() if fields is not None}

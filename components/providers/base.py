@@ -1,0 +1,48 @@
+"""What every dynamic provider of ours shares: diffing by declared properties, and secret outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import DiffResult, ResourceProvider
+
+# Outputs that hold credentials; every resource marks them secret in state.
+SECRET_OUTPUTS = ["connection", "password", "secret_key"]
+
+
+def _normalized(value: Any) -> Any:
+    # Pulumi hands lists and maps back as lists/dicts; compare sets of strings without caring for order.
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return sorted(value)
+    return value
+
+
+def diff_properties(
+    olds: Mapping[str, Any],
+    news: Mapping[str, Any],
+    *,
+    updatable: Sequence[str],
+    replace_on: Sequence[str],
+) -> DiffResult:
+    """Compare the declared properties only: outputs we add (ids, timestamps) never cause a diff."""
+    changed = [key for key in (*replace_on, *updatable) if _normalized(olds.get(key)) != _normalized(news.get(key))]
+    replaces = [key for key in changed if key in replace_on]
+    return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces))
+
+
+class Provider(ResourceProvider):
+    """Marker base so every provider of ours is found in one place (and typed for mypy)."""
+
+
+def secret_inputs(props: dict[str, Any]) -> dict[str, Any]:
+    """Credentials are secret in the inputs too, or the state would hold them in clear text."""
+    return {
+        key: pulumi.Output.secret(value) if key in SECRET_OUTPUTS and value is not None else value
+        for key, value in props.items()
+    }
+
+
+def secret_options(opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))

@@ -1,0 +1,45 @@
+"""The README's main job: the demo stack, `pulumi up` on the local platform, through the project's program."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from falcone import pulumi_runner
+from falcone.platform_config import backends_from_endpoints
+from localplatform import endpoints as platform_endpoints
+from localplatform.settings import PlatformSettings
+
+STACK = "demo"
+
+
+def state_dir() -> Path:
+    return PlatformSettings().data_dir / "pulumi-state"
+
+
+def _stack() -> auto.Stack:
+    settings = PlatformSettings()
+    try:
+        running = platform_endpoints.load()
+    except FileNotFoundError:
+        raise SystemExit("the local platform is not running; start it: scripts/platform start") from None
+    stack = pulumi_runner.project_stack(STACK, state_dir())
+    backends = backends_from_endpoints(running)
+    stack.set_config("falcone:backends", auto.ConfigValue(json.dumps(backends.to_config()), secret=True))
+    stack.set_config("falcone:renderDir", auto.ConfigValue(str(settings.data_dir / "rendered" / STACK)))
+    return stack
+
+
+def up(on_output: Callable[[str], None]) -> dict[str, Any]:
+    stack = _stack()
+    result = stack.up(on_output=on_output, color="always")
+    return {name: output.value for name, output in result.outputs.items()}
+
+
+def destroy(on_output: Callable[[str], None]) -> None:
+    stack = _stack()
+    stack.destroy(on_output=on_output, color="always")

@@ -1,0 +1,48 @@
+"""The foundation's demo stack: one small resource on every backing server, through every provider we run.
+
+Config: `falcone:backends` (secret object, see components.connections) and `falcone:renderDir` (where the
+Kubernetes manifests are rendered until the platform has an API server).
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.connections import Backends
+from components.providers.postgres import PostgresRole, PostgresSchema, RoleArgs, SchemaArgs
+
+PREFIX = "falcone_demo"
+T = TypeVar("T")
+
+
+def program() -> None:
+    config = pulumi.Config("falcone")
+    backends = config.require_secret_object("backends").apply(Backends.from_config)
+
+    postgres = backends.apply(lambda b: _required(b.postgres, "postgres"))
+    role = PostgresRole("pg-runtime", RoleArgs(name=f"{PREFIX}_runtime"), postgres)
+    schema = PostgresSchema(
+        "pg-schema",
+        SchemaArgs(name=PREFIX, owner=f"{PREFIX}_runtime", drop_cascade=True),
+        postgres,
+        opts=pulumi.ResourceOptions(depends_on=[role]),
+    )
+    pulumi.export("postgres_schema", schema.name)
+    pulumi.export("postgres_role", role.name)
+
+    render = k8s.Provider("render", render_yaml_to_directory=config.require("renderDir"))
+    namespace = k8s.core.v1.Namespace(
+        "namespace",
+        metadata={"name": "falcone-demo", "labels": {"falcone.io/stack": "demo"}},
+        opts=pulumi.ResourceOptions(provider=render),
+    )
+    pulumi.export("kubernetes_namespace", namespace.metadata.name)
+
+
+def _required(connection: T | None, name: str) -> T:
+    if connection is None:
+        raise ValueError(f"falcone:backends has no {name!r} connection; start it: scripts/platform start {name}")
+    return connection

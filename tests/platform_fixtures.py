@@ -1,0 +1,88 @@
+"""Session fixtures for tests marked `platform`: the endpoints of the running local platform.
+
+Each per-service fixture checks that its server answers; when it does not, the test fails with
+one line saying how to start the platform (no traceback).
+"""
+
+from collections.abc import Callable
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import pytest
+
+from components.connections import Backends
+from falcone.platform_config import backends_from_endpoints
+from localplatform import endpoints
+from localplatform.endpoints import (
+    KafkaEndpoint,
+    KeycloakEndpoint,
+    MinioEndpoint,
+    MongoEndpoint,
+    OpenBaoEndpoint,
+    PlatformEndpoints,
+    PostgresEndpoint,
+)
+from localplatform.ports import port_accepts
+
+START_HINT = "start the platform: scripts/platform start"
+E = TypeVar("E")
+
+
+@pytest.fixture(scope="session")
+def platform_endpoints() -> PlatformEndpoints:
+    try:
+        return endpoints.load()
+    except FileNotFoundError:
+        pytest.fail(f"no platform.json found; {START_HINT}", pytrace=False)
+
+
+def _url_address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+def _require(name: str, endpoint: E | None, address: Callable[[E], tuple[str, int]]) -> E:
+    if endpoint is None:
+        pytest.fail(f"{name} is not running; {START_HINT}", pytrace=False)
+    host, port = address(endpoint)
+    if not port_accepts(host, port, timeout=2.0):
+        pytest.fail(f"{name} does not answer on {host}:{port}; {START_HINT}", pytrace=False)
+    return endpoint
+
+
+@pytest.fixture(scope="session")
+def postgres_endpoint(platform_endpoints: PlatformEndpoints) -> PostgresEndpoint:
+    return _require("postgres", platform_endpoints.postgres, lambda ep: (ep.host, ep.port))
+
+
+@pytest.fixture(scope="session")
+def keycloak_endpoint(platform_endpoints: PlatformEndpoints) -> KeycloakEndpoint:
+    return _require("keycloak", platform_endpoints.keycloak, lambda ep: _url_address(ep.url))
+
+
+@pytest.fixture(scope="session")
+def kafka_endpoint(platform_endpoints: PlatformEndpoints) -> KafkaEndpoint:
+    return _require(
+        "kafka", platform_endpoints.kafka, lambda ep: _url_address(f"//{ep.bootstrap_servers.split(',')[0]}")
+    )
+
+
+@pytest.fixture(scope="session")
+def minio_endpoint(platform_endpoints: PlatformEndpoints) -> MinioEndpoint:
+    return _require("minio", platform_endpoints.minio, lambda ep: _url_address(ep.endpoint_url))
+
+
+@pytest.fixture(scope="session")
+def openbao_endpoint(platform_endpoints: PlatformEndpoints) -> OpenBaoEndpoint:
+    return _require("openbao", platform_endpoints.openbao, lambda ep: _url_address(ep.url))
+
+
+@pytest.fixture(scope="session")
+def mongo_endpoint(platform_endpoints: PlatformEndpoints) -> MongoEndpoint:
+    return _require("mongo", platform_endpoints.mongo, lambda ep: (ep.host, ep.port))
+
+
+@pytest.fixture(scope="session")
+def backends(platform_endpoints: PlatformEndpoints) -> Backends:
+    """Admin connections of every running server, as the stacks receive them."""
+    return backends_from_endpoints(platform_endpoints)
