@@ -18,7 +18,8 @@ from falcone.toolchain import TOOLCHAIN_DIR
 
 def _host() -> ModuleType:
     spec = importlib.util.spec_from_file_location("langhost", TOOLCHAIN_DIR / "langhost" / "pulumi_language_python.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
