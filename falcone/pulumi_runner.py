@@ -63,3 +63,14 @@ def inline_stack(stack_name: str, program: auto.PulumiFn, backend_dir: Path, pro
         project_settings=auto.ProjectSettings(name=project, runtime="python"),
     )
     return auto.create_or_select_stack(stack_name, project_name=project, program=program, opts=options)
+
+
+def render_only_urns(stack: auto.Stack) -> list[str]:
+    """Resources whose provider only renders manifests (no API server to read back): refresh must skip them."""
+    resources = stack.export_stack().deployment.get("resources", [])
+    rendering = {
+        f"{r['urn']}::{r['id']}"
+        for r in resources
+        if r["type"] == "pulumi:providers:kubernetes" and r.get("inputs", {}).get("renderYamlToDirectory")
+    }
+    return [r["urn"] for r in resources if r.get("provider") in rendering]

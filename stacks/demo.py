@@ -14,19 +14,20 @@ import pulumi_kubernetes as k8s
 from components.connections import Backends
 from components.providers.postgres import PostgresRole, PostgresSchema, RoleArgs, SchemaArgs
 
-PREFIX = "falcone_demo"
 T = TypeVar("T")
 
 
 def program() -> None:
+    # Names derive from the stack's, so several demo stacks (e.g. the tests' `demo-<id>`) share one platform.
+    names = _Names(pulumi.get_stack())
     config = pulumi.Config("falcone")
     backends = config.require_secret_object("backends").apply(Backends.from_config)
 
     postgres = backends.apply(lambda b: _required(b.postgres, "postgres"))
-    role = PostgresRole("pg-runtime", RoleArgs(name=f"{PREFIX}_runtime"), postgres)
+    role = PostgresRole("pg-runtime", RoleArgs(name=f"{names.snake}_runtime"), postgres)
     schema = PostgresSchema(
         "pg-schema",
-        SchemaArgs(name=PREFIX, owner=f"{PREFIX}_runtime", drop_cascade=True),
+        SchemaArgs(name=names.snake, owner=f"{names.snake}_runtime", drop_cascade=True),
         postgres,
         opts=pulumi.ResourceOptions(depends_on=[role]),
     )
@@ -36,10 +37,16 @@ def program() -> None:
     render = k8s.Provider("render", render_yaml_to_directory=config.require("renderDir"))
     namespace = k8s.core.v1.Namespace(
         "namespace",
-        metadata={"name": "falcone-demo", "labels": {"falcone.io/stack": "demo"}},
+        metadata={"name": names.kebab, "labels": {"falcone.io/stack": pulumi.get_stack()}},
         opts=pulumi.ResourceOptions(provider=render),
     )
     pulumi.export("kubernetes_namespace", namespace.metadata.name)
+
+
+class _Names:
+    def __init__(self, stack: str) -> None:
+        self.kebab = f"falcone-{stack}"
+        self.snake = self.kebab.replace("-", "_")
 
 
 def _required(connection: T | None, name: str) -> T:
