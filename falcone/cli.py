@@ -78,8 +78,10 @@ def demo_up() -> None:
     for name, value in sorted(outputs.items()):
         table.add_row(name, str(value))
     Console().print(table)
-    console.print(f"state: {demo.state_dir()}  (by hand: eval \"$(.venv/bin/python -m falcone toolchain env)\"; "
-                  "pulumi stack select demo; pulumi preview)")
+    console.print(
+        f'state: {demo.state_dir()}  (by hand: eval "$(.venv/bin/python -m falcone toolchain env)"; '
+        "pulumi stack select demo; pulumi preview)"
+    )
 
 
 @demo_app.command("destroy")

@@ -67,7 +67,7 @@ def inline_stack(stack_name: str, program: auto.PulumiFn, backend_dir: Path, pro
 
 def render_only_urns(stack: auto.Stack) -> list[str]:
     """Resources whose provider only renders manifests (no API server to read back): refresh must skip them."""
-    resources = stack.export_stack().deployment.get("resources", [])
+    resources = (stack.export_stack().deployment or {}).get("resources", [])
     rendering = {
         f"{r['urn']}::{r['id']}"
         for r in resources

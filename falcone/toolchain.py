@@ -85,10 +85,7 @@ class Toolchain:
 
 def load() -> Toolchain:
     data = tomllib.loads((TOOLCHAIN_DIR / "versions.toml").read_text())
-    providers = tuple(
-        ProviderSpec(name=name, **spec)
-        for name, spec in sorted(data.get("providers", {}).items())
-    )
+    providers = tuple(ProviderSpec(name=name, **spec) for name, spec in sorted(data.get("providers", {}).items()))
     pulumi = data["pulumi"]
     return Toolchain(
         pulumi_version=pulumi["version"],
@@ -177,9 +174,7 @@ def _module_dir(go_dir: Path, module: str) -> Path:
     return Path(out.strip())
 
 
-def _go_build(
-    go_dir: Path, *, package: str, output: Path, ldflags: str, log: Path, what: str, tags: str = ""
-) -> None:
+def _go_build(go_dir: Path, *, package: str, output: Path, ldflags: str, log: Path, what: str, tags: str = "") -> None:
     args = [_require_go(), "build", "-ldflags", ldflags, "-o", str(output)]
     if tags:
         args += ["-tags", tags]
@@ -240,8 +235,15 @@ def _install_language_host(toolchain: Toolchain, source: Path) -> None:
             what="creating the language host's virtualenv",
         )
     _run_logged(
-        [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-         f"pulumi=={toolchain.pulumi_version}"],
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(venv / "bin" / "python"),
+            f"pulumi=={toolchain.pulumi_version}",
+        ],
         cwd=REPO_ROOT,
         log=logs / "langhost-pip.log",
         env=dict(os.environ),
@@ -290,8 +292,17 @@ def register_provider(toolchain: Toolchain, provider: ProviderSpec, *, reinstall
     plugin_dir = toolchain.pulumi_home / "plugins" / f"resource-{provider.name}-v{provider.version}"
     if plugin_dir.exists() and not reinstall:
         return
-    args = [str(toolchain.pulumi), "plugin", "install", "resource", provider.name, provider.version,
-            "--file", str(toolchain.provider_binary(provider)), "--reinstall"]
+    args = [
+        str(toolchain.pulumi),
+        "plugin",
+        "install",
+        "resource",
+        provider.name,
+        provider.version,
+        "--file",
+        str(toolchain.provider_binary(provider)),
+        "--reinstall",
+    ]
     _run_logged(
         args,
         cwd=REPO_ROOT,

@@ -48,6 +48,7 @@ class Kafka(Service):
     version = versions.KAFKA
     start_timeout = 90.0
     stop_timeout = 45.0  # controlled shutdown takes a few seconds
+    mechanism = "SCRAM-SHA-256"
 
     @property
     def tool_dir(self) -> Path:
@@ -130,9 +131,9 @@ class Kafka(Service):
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "SASL_PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
-            "sasl.enabled.mechanisms": "SCRAM-SHA-256",
-            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-256",
-            "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": jaas,
+            "sasl.enabled.mechanisms": self.mechanism,
+            "sasl.mechanism.inter.broker.protocol": self.mechanism,
+            f"listener.name.sasl_plaintext.{self.mechanism.lower()}.sasl.jaas.config": jaas,
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "super.users": f"User:{s.kafka_admin_user};User:ANONYMOUS",
             "allow.everyone.if.no.acl.found": "false",
@@ -175,7 +176,7 @@ class Kafka(Service):
                 "-c",
                 str(self.config_dir / "server.properties"),
                 "--add-scram",
-                f"SCRAM-SHA-256=[name={s.kafka_admin_user},password={s.kafka_admin_password}]",
+                f"{self.mechanism}=[name={s.kafka_admin_user},password={s.kafka_admin_password}]",
             ),
             "format the Kafka storage",
             f"see {self.log_file}; to start from scratch remove {self.log_dirs}",
@@ -196,7 +197,7 @@ class Kafka(Service):
         admin = KafkaAdminClient(
             bootstrap_servers=self.bootstrap,
             security_protocol="SASL_PLAINTEXT",
-            sasl_mechanism="SCRAM-SHA-256",
+            sasl_mechanism=self.mechanism,
             sasl_plain_username=s.kafka_admin_user,
             sasl_plain_password=s.kafka_admin_password,
             bootstrap_timeout_ms=3000,

@@ -3,6 +3,10 @@
 Every field can be overridden with an environment variable named ``FALCONE_<FIELD>``
 (for example ``FALCONE_POSTGRES_PORT=55433``). The credentials are development defaults for
 servers that only listen on 127.0.0.1; they are written to ``<data_dir>/platform.json``.
+
+Admin credentials are applied when a service's data is first initialised (initdb, Kafka format,
+Keycloak's first boot, the first Mongo user). To change them later, stop the platform and remove
+``<data_dir>/<service>`` (which throws that service's data away).
 """
 
 from pathlib import Path

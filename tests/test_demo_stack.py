@@ -40,7 +40,9 @@ def test_demo_stack_up_is_clean_on_refresh_and_destroys_everything(
                 "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", (snake,)
             ).fetchone()
         assert row == (f"{snake}_runtime",)
-        rendered = [doc for path in (tmp_path / "rendered").rglob("*.yaml") for doc in yaml.safe_load_all(path.read_text())]
+        rendered = [
+            doc for path in (tmp_path / "rendered").rglob("*.yaml") for doc in yaml.safe_load_all(path.read_text())
+        ]
         assert {doc["kind"] for doc in rendered if doc} >= {"Namespace"}
 
         drift = stack.preview_refresh(exclude=pulumi_runner.render_only_urns(stack), on_output=_quiet)

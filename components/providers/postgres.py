@@ -175,9 +175,7 @@ class SchemaProvider(Provider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         mode = sql.SQL("CASCADE" if props.get("drop_cascade") else "RESTRICT")
         with _connect(props, props["database"]) as connection:
-            connection.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} {}").format(sql.Identifier(props["name"]), mode)
-            )
+            connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} {}").format(sql.Identifier(props["name"]), mode))
 
 
 class PostgresSchema(Resource):

@@ -71,9 +71,11 @@ def test_role_and_schema_up_refresh_drift_destroy(
         assert _role(dsn, f"{prefix}_runtime") == (False, False)  # NOLOGIN NOBYPASSRLS
         assert _role(dsn, f"{prefix}_login") == (True, False)
         assert _schema_owner(dsn, f"{prefix}_data") == f"{prefix}_runtime"
-        with psycopg.connect(dsn.replace(postgres_endpoint.admin_user, f"{prefix}_login", 1).replace(
-            postgres_endpoint.admin_password, "s3cret-pw", 1
-        )) as login:
+        with psycopg.connect(
+            dsn.replace(postgres_endpoint.admin_user, f"{prefix}_login", 1).replace(
+                postgres_endpoint.admin_password, "s3cret-pw", 1
+            )
+        ) as login:
             assert login.execute("SELECT current_user").fetchone() == (f"{prefix}_login",)
 
         clean = stack.preview_refresh(on_output=_quiet)

@@ -44,10 +44,7 @@ def test_up_refresh_destroy_renders_manifests(
     up = stack.up(on_output=lambda _line: None)
     assert up.summary.result == "succeeded"
     manifests = {
-        doc["kind"]: doc
-        for path in render_dir.rglob("*.yaml")
-        for doc in yaml.safe_load_all(path.read_text())
-        if doc
+        doc["kind"]: doc for path in render_dir.rglob("*.yaml") for doc in yaml.safe_load_all(path.read_text()) if doc
     }
     assert manifests["Namespace"]["metadata"]["labels"] == {"falcone.io/tenant": "demo"}
     assert manifests["ResourceQuota"]["spec"]["hard"] == {"pods": "10"}

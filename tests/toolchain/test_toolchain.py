@@ -63,9 +63,7 @@ def test_provider_binaries_report_their_pinned_version(toolchain: toolchain_modu
             assert process.stdout is not None
             port = int(process.stdout.readline().strip())
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(
-                    empty_pb2.Empty(), timeout=30
-                )
+                info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(empty_pb2.Empty(), timeout=30)
             assert info.version == provider.version
         finally:
             process.terminate()

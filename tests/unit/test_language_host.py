@@ -28,8 +28,9 @@ def _host() -> ModuleType:
 def _info(root: Path, **options: str) -> language_pb2.ProgramInfo:
     struct = struct_pb2.Struct()
     struct.update(options)
-    return language_pb2.ProgramInfo(root_directory=str(root), program_directory=str(root), entry_point=".",
-                                    options=struct)
+    return language_pb2.ProgramInfo(
+        root_directory=str(root), program_directory=str(root), entry_point=".", options=struct
+    )
 
 
 def test_relative_virtualenv_resolves_against_the_project_root(tmp_path: Path) -> None:
@@ -54,8 +55,14 @@ def test_run_passes_the_request_to_the_exec_shim(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(host.subprocess, "run", fake_run)
     monkeypatch.setenv("PULUMI_PYTHON_CMD", "/usr/bin/python3")
     request = language_pb2.RunRequest(
-        project="falcone", stack="demo", pwd=str(tmp_path), monitor_address="127.0.0.1:1", dryRun=True,
-        parallel=4, config={"falcone:plan": "starter"}, configSecretKeys=["falcone:backends"],
+        project="falcone",
+        stack="demo",
+        pwd=str(tmp_path),
+        monitor_address="127.0.0.1:1",
+        dryRun=True,
+        parallel=4,
+        config={"falcone:plan": "starter"},
+        configSecretKeys=["falcone:backends"],
         info=language_pb2.ProgramInfo(root_directory=str(tmp_path), entry_point="."),
     )
     response = host.LanguageHost("127.0.0.1:2", "").Run(request, None)
@@ -63,9 +70,16 @@ def test_run_passes_the_request_to_the_exec_shim(tmp_path: Path, monkeypatch: py
     args = seen["args"]
     assert args[:3] == ["/usr/bin/python3", "-u", str(host.EXEC_SHIM)]
     flags = dict(zip(args[3:-1:2], args[4:-1:2], strict=True))
-    assert flags == {"--monitor": "127.0.0.1:1", "--engine": "127.0.0.1:2", "--project": "falcone",
-                     "--stack": "demo", "--pwd": str(tmp_path), "--dry_run": "true", "--parallel": "4",
-                     "--root_directory": str(tmp_path)}
+    assert flags == {
+        "--monitor": "127.0.0.1:1",
+        "--engine": "127.0.0.1:2",
+        "--project": "falcone",
+        "--stack": "demo",
+        "--pwd": str(tmp_path),
+        "--dry_run": "true",
+        "--parallel": "4",
+        "--root_directory": str(tmp_path),
+    }
     assert args[-1] == "."
     assert json.loads(seen["env"]["PULUMI_CONFIG"]) == {"falcone:plan": "starter"}
     assert json.loads(seen["env"]["PULUMI_CONFIG_SECRET_KEYS"]) == ["falcone:backends"]

@@ -79,9 +79,7 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
 
     def About(self, request: Any, context: Any) -> language_pb2.AboutResponse:  # noqa: N802
         python = python_for(request.info) if request.HasField("info") else "python3"
-        version = subprocess.run(
-            [python, "--version"], capture_output=True, text=True, check=False
-        ).stdout.strip()
+        version = subprocess.run([python, "--version"], capture_output=True, text=True, check=False).stdout.strip()
         return language_pb2.AboutResponse(executable=python, version=version.removeprefix("Python "))
 
     def InstallDependencies(  # noqa: N802
@@ -135,9 +133,7 @@ def main(argv: list[str]) -> None:
     # The CLI may pass flags that only the upstream host knows (e.g. -root); they do not change how we run.
     known, _unknown = parser.parse_known_args(argv)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    language_pb2_grpc.add_LanguageRuntimeServicer_to_server(
-        LanguageHost(known.engine_address, known.tracing), server
-    )
+    language_pb2_grpc.add_LanguageRuntimeServicer_to_server(LanguageHost(known.engine_address, known.tracing), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(port, flush=True)
