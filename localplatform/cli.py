@@ -67,8 +67,7 @@ def start(services: ServicesArg = None) -> None:
         if o.ok:
             _report(
                 o.name,
-                f"[green]{o.message}[/green] (install {o.install_seconds:.1f}s, "
-                f"start {o.start_seconds:.1f}s)",
+                f"[green]{o.message}[/green] (install {o.install_seconds:.1f}s, start {o.start_seconds:.1f}s)",
             )
         else:
             failed = True
@@ -106,8 +105,9 @@ def status(services: ServicesArg = None) -> None:
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from err
     table = Table(title=f"Falcone local platform ({settings.data_dir})")
-    for column in ("service", "state", "pid", "ports", "log"):
-        table.add_column(column)
+    for column in ("service", "state", "pid", "ports"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("log", overflow="fold")
     for st in statuses:
         colour = "green" if st.ready else ("yellow" if st.running else "red")
         log = settings.logs_dir / f"{st.name}.log"

@@ -4,6 +4,12 @@ Clients use SASL_PLAINTEXT with SCRAM-SHA-256; the StandardAuthorizer denies eve
 ACL allows, so per-workspace ACLs mean something. `admin` is the super user, created at format
 time. The controller listener stays PLAINTEXT on loopback; its principal (ANONYMOUS) must be a
 super user so the broker half may talk to the controller half.
+
+Known Kafka bug (seen on 3.9.1 and 3.9.2, single combined node): once the metadata log holds a
+RemoveUserScramCredentialRecord (a SCRAM user was deleted), the broker restarts with *no* SCRAM
+credentials at all, admin included, and every client fails with "invalid credentials". Until that
+is understood, don't delete SCRAM users on the local platform (upsert a new password instead);
+if it happened, `scripts/platform stop kafka`, remove <data_dir>/kafka and start again.
 """
 
 import base64
@@ -77,7 +83,12 @@ class Kafka(Service):
         ]
 
     def java(self) -> Path:
-        home = tools.java_home(self.settings.java17_home, "java17_home", "Kafka 3.9 (Java 17)")
+        home = tools.java_home(
+            self.settings.java17_home,
+            "java17_home",
+            "Kafka 3.9 (Java 17)",
+            "apt-get install -y openjdk-17-jdk-headless",
+        )
         return home / "bin" / "java"
 
     def install(self) -> None:
@@ -111,8 +122,7 @@ class Kafka(Service):
             )
             if not any(self.libs.glob(f"kafka_{versions.KAFKA_SCALA}-{self.version}.jar")):
                 raise InstallError(
-                    f"kafka: Maven finished but {self.libs} has no kafka_{versions.KAFKA_SCALA} "
-                    f"jar.\nfix: check {POM}"
+                    f"kafka: Maven finished but {self.libs} has no kafka_{versions.KAFKA_SCALA} jar.\nfix: check {POM}"
                 )
             tools.mark_installed(self.tool_dir)
 
@@ -208,6 +218,16 @@ class Kafka(Service):
         finally:
             admin.close()
         return bool(cluster.get("brokers"))
+
+    def failure_hint(self, log_tail: str) -> str:
+        full_log = self.log_file.read_text(errors="replace").rsplit("===== falcone start", 1)[-1]
+        if "Failed authentication" in full_log:
+            return (
+                "the broker rejects the admin's SCRAM credentials (see the module docstring of "
+                f"localplatform/kafka.py): scripts/platform stop kafka && rm -rf {self.data_path} "
+                "&& scripts/platform start kafka"
+            )
+        return ""
 
     def endpoint(self) -> BaseModel:
         return KafkaEndpoint(

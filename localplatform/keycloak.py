@@ -40,7 +40,15 @@ class Keycloak(Service):
         return [PortSpec(self.settings.keycloak_port, "keycloak_port")]
 
     def java_home(self) -> Path:
-        return tools.java_home(self.settings.java25_home, "java25_home", f"Keycloak {self.version} (Java 25)")
+        # Keycloak >= 26.6 supports Java 25; Debian bookworm has no JDK 21/25 package, so the
+        # machine's Temurin 25 is the default. Java 17 also runs 26.x (deprecated upstream).
+        return tools.java_home(
+            self.settings.java25_home,
+            "java25_home",
+            f"Keycloak {self.version} (Java 25)",
+            "install a Java 25 JDK (or Java 17: apt-get install -y openjdk-17-jdk-headless, then "
+            "FALCONE_JAVA25_HOME=/usr/lib/jvm/java-17-openjdk-amd64)",
+        )
 
     def install(self) -> None:
         self.java_home()

@@ -21,9 +21,7 @@ from localplatform.settings import PlatformSettings
 
 # Keycloak first: it is by far the slowest to boot, so it gets a head start while the others
 # install and start in parallel.
-SERVICES: dict[str, type[Service]] = {
-    cls.name: cls for cls in (Keycloak, Postgres, Kafka, Minio, OpenBao, Mongo)
-}
+SERVICES: dict[str, type[Service]] = {cls.name: cls for cls in (Keycloak, Postgres, Kafka, Minio, OpenBao, Mongo)}
 SERVICE_NAMES: tuple[str, ...] = tuple(SERVICES)
 
 Reporter = Callable[[str, str], None]  # (service name, message)
@@ -42,9 +40,7 @@ def select(names: Sequence[str], settings: PlatformSettings) -> list[Service]:
     """Service objects for `names` (all when empty), in the canonical order."""
     unknown = [n for n in names if n not in SERVICES]
     if unknown:
-        raise PlatformError(
-            f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(SERVICE_NAMES)}"
-        )
+        raise PlatformError(f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(SERVICE_NAMES)}")
     wanted = set(names) or set(SERVICE_NAMES)
     return [cls(settings) for name, cls in SERVICES.items() if name in wanted]
 

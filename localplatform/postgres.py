@@ -67,9 +67,7 @@ class Postgres(Service):
             log_path=self.log_file,
         )
         NO_MAIN_CLUSTER.parent.mkdir(parents=True, exist_ok=True)
-        NO_MAIN_CLUSTER.write_text(
-            "# falcone: the local platform runs its own cluster\ncreate_main_cluster = false\n"
-        )
+        NO_MAIN_CLUSTER.write_text("# falcone: the local platform runs its own cluster\ncreate_main_cluster = false\n")
         run_checked(
             ["apt-get", "install", "-y", f"postgresql-{self.version}"],
             "install PostgreSQL",

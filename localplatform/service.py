@@ -94,6 +94,10 @@ class Service(ABC):
     def after_ready(self) -> None:  # noqa: B027 - optional hook
         """Provision what needs a running server (roles, users)."""
 
+    def failure_hint(self, log_tail: str) -> str:
+        """Extra advice for a server that did not become ready, judged from its log tail."""
+        return ""
+
     # ----- shared behaviour -----
     def probe(self) -> bool:
         try:
@@ -128,9 +132,11 @@ class Service(ABC):
         if not ready:
             process.stop_process(record, self.stop_signal, self.stop_timeout)
             self.pid_file.unlink(missing_ok=True)
+            tail = process.log_tail(self.log_file)
+            hint = self.failure_hint(tail)
             raise StartError(
                 f"{self.name}: not ready after {self.start_timeout:.0f}s (stopped it again).\n"
-                f"log tail ({self.log_file}):\n{process.log_tail(self.log_file)}"
+                f"log tail ({self.log_file}):\n{tail}" + (f"\nhint: {hint}" if hint else "")
             )
         self.after_ready()
         return f"started (pid {proc.pid})"

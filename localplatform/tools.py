@@ -86,12 +86,11 @@ def install_pip_tool(settings: PlatformSettings, tool_dir: Path, requirement: st
         mark_installed(tool_dir)
 
 
-def java_home(home: Path, setting: str, purpose: str) -> Path:
+def java_home(home: Path, setting: str, purpose: str, install_hint: str) -> Path:
     """A JDK's home, checked to contain bin/java."""
     if not (home / "bin" / "java").exists():
         raise MissingJdkError(
             f"{purpose} needs a JDK at {home}, but {home / 'bin' / 'java'} does not exist.\n"
-            f"fix: install it (Java 17: apt-get install -y openjdk-17-jdk-headless) or point "
-            f"{env_var(setting)} at a JDK home that has bin/java"
+            f"fix: {install_hint}, or point {env_var(setting)} at a JDK home that has bin/java"
         )
     return home
