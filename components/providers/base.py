@@ -9,7 +9,7 @@ import pulumi
 from pulumi.dynamic import DiffResult, ResourceProvider
 
 # Outputs that hold credentials; every resource marks them secret in state.
-SECRET_OUTPUTS = ["connection", "password", "secret_key"]
+SECRET_OUTPUTS = ["connection", "password", "secret_key", "client_secret"]
 
 
 def _normalized(value: Any) -> Any:

@@ -18,7 +18,7 @@ from components.providers.base import Provider, diff_properties, secret_inputs, 
 
 
 @contextmanager
-def _connect(props: dict[str, Any], database: str | None = None) -> Iterator[psycopg.Connection[Any]]:
+def connect(props: dict[str, Any], database: str | None = None) -> Iterator[psycopg.Connection[Any]]:
     dsn = props["connection"]["dsn"]
     if database:
         dsn = make_conninfo(dsn, dbname=database)
@@ -72,7 +72,7 @@ def _sync_memberships(connection: psycopg.Connection[Any], role: str, wanted: li
 
 class RoleProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        with _connect(props) as connection:
+        with connect(props) as connection:
             connection.execute(
                 sql.SQL("CREATE ROLE {} WITH {}").format(sql.Identifier(props["name"]), _role_options(props))
             )
@@ -80,7 +80,7 @@ class RoleProvider(Provider):
         return CreateResult(id_=props["name"], outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with _connect(props) as connection:
+        with connect(props) as connection:
             row = connection.execute(
                 "SELECT rolcanlogin, rolbypassrls, rolinherit FROM pg_roles WHERE rolname = %s", (id_,)
             ).fetchone()
@@ -101,13 +101,13 @@ class RoleProvider(Provider):
         )
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        with _connect(news) as connection:
+        with connect(news) as connection:
             connection.execute(sql.SQL("ALTER ROLE {} WITH {}").format(sql.Identifier(id_), _role_options(news)))
             _sync_memberships(connection, id_, list(news.get("member_of") or []))
         return UpdateResult(outs=news)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        with _connect(props) as connection:
+        with connect(props) as connection:
             connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(id_)))
 
 
@@ -143,7 +143,7 @@ class SchemaArgs:
 
 class SchemaProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        with _connect(props, props["database"]) as connection:
+        with connect(props, props["database"]) as connection:
             connection.execute(
                 sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
                     sql.Identifier(props["name"]), sql.Identifier(props["owner"])
@@ -152,7 +152,7 @@ class SchemaProvider(Provider):
         return CreateResult(id_=f"{props['database']}/{props['name']}", outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with _connect(props, props["database"]) as connection:
+        with connect(props, props["database"]) as connection:
             row = connection.execute(
                 "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", (props["name"],)
             ).fetchone()
@@ -164,7 +164,7 @@ class SchemaProvider(Provider):
         return diff_properties(olds, news, updatable=["owner", "drop_cascade"], replace_on=["name", "database"])
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        with _connect(news, news["database"]) as connection:
+        with connect(news, news["database"]) as connection:
             connection.execute(
                 sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(
                     sql.Identifier(news["name"]), sql.Identifier(news["owner"])
@@ -174,7 +174,7 @@ class SchemaProvider(Provider):
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         mode = sql.SQL("CASCADE" if props.get("drop_cascade") else "RESTRICT")
-        with _connect(props, props["database"]) as connection:
+        with connect(props, props["database"]) as connection:
             connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} {}").format(sql.Identifier(props["name"]), mode))
 
 

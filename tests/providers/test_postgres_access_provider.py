@@ -1,0 +1,206 @@
+"""Grants, default privileges, functions and RLS, run by the real engine on the local PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import uuid4
+
+import psycopg
+import pulumi
+import pytest
+from psycopg import sql
+from pulumi.automation import OpType
+
+from components.connections import PostgresConnection
+from components.providers.postgres import PostgresRole, PostgresSchema, RoleArgs, SchemaArgs
+from components.providers.postgres_access import (
+    DefaultPrivilegesArgs,
+    FunctionArgs,
+    PolicyArgs,
+    PostgresDefaultPrivileges,
+    PostgresFunction,
+    PostgresPolicy,
+    PostgresSchemaGrant,
+    PostgresTable,
+    SchemaGrantArgs,
+    TableArgs,
+)
+from falcone import pulumi_runner
+from falcone.toolchain import Toolchain
+from localplatform.endpoints import PostgresEndpoint
+
+pytestmark = [pytest.mark.platform, pytest.mark.toolchain]
+
+TENANT_PREDICATE = "tenant_id = current_setting('app.tenant_id', true)"
+
+
+def _quiet(_line: str) -> None:
+    """Engine output is kept in the CommandError if something fails."""
+
+
+def _program(p: str, dsn: str) -> pulumi.automation.PulumiFn:
+    def program() -> None:
+        connection = PostgresConnection(dsn=dsn)
+
+        def after(*resources: pulumi.Resource) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(depends_on=list(resources))
+
+        migrator = PostgresRole("migrator", RoleArgs(name=f"{p}_migrator"), connection)
+        runtime = PostgresRole("runtime", RoleArgs(name=f"{p}_runtime"), connection)
+        anon = PostgresRole("anon", RoleArgs(name=f"{p}_anon"), connection)
+        executor = PostgresRole(
+            "executor",
+            RoleArgs(
+                name=f"{p}_executor",
+                login=True,
+                password="exec-pw",
+                inherit=False,
+                member_of=[f"{p}_runtime", f"{p}_anon"],
+            ),
+            connection,
+            opts=after(runtime, anon),
+        )
+        schema = PostgresSchema(
+            "schema", SchemaArgs(name=p, owner=f"{p}_migrator", drop_cascade=True), connection, opts=after(migrator)
+        )
+        roles = [migrator, runtime, anon, executor, schema]
+        for who in ("runtime", "anon"):
+            PostgresSchemaGrant(
+                f"usage-{who}",
+                SchemaGrantArgs(database="postgres", schema=p, role=f"{p}_{who}"),
+                connection,
+                opts=after(*roles),
+            )
+        defaults = PostgresDefaultPrivileges(
+            "defaults-runtime",
+            DefaultPrivilegesArgs(
+                database="postgres",
+                schema=p,
+                owner=f"{p}_migrator",
+                role=f"{p}_runtime",
+                privileges=["SELECT", "INSERT", "UPDATE", "DELETE"],
+            ),
+            connection,
+            opts=after(*roles),
+        )
+        PostgresFunction(
+            "current-tenant",
+            FunctionArgs(
+                database="postgres",
+                schema=p,
+                name="current_tenant_id",
+                returns="text",
+                body="SELECT current_setting('app.tenant_id', true)",
+                owner=f"{p}_migrator",
+                execute_roles=[f"{p}_runtime"],
+            ),
+            connection,
+            opts=after(*roles),
+        )
+        table = PostgresTable(
+            "items",
+            TableArgs(
+                database="postgres",
+                schema=p,
+                name="items",
+                owner=f"{p}_migrator",
+                columns=["id serial PRIMARY KEY", "tenant_id text NOT NULL", "body text"],
+            ),
+            # after the default privileges: they decide what the new table grants
+            connection,
+            opts=after(*roles, defaults),
+        )
+        PostgresPolicy(
+            "tenant-isolation",
+            PolicyArgs(
+                database="postgres",
+                schema=p,
+                table="items",
+                name="tenant_isolation",
+                roles=[f"{p}_runtime"],
+                using=TENANT_PREDICATE,
+                with_check=TENANT_PREDICATE,
+            ),
+            connection,
+            opts=after(table),
+        )
+
+    return program
+
+
+def _as_runtime(endpoint: PostgresEndpoint, p: str, tenant: str | None) -> psycopg.Connection[tuple[object, ...]]:
+    connection = psycopg.connect(
+        host=endpoint.host, port=endpoint.port, dbname="postgres", user=f"{p}_executor", password="exec-pw"
+    )
+    connection.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(f"{p}_runtime")))
+    if tenant is not None:
+        connection.execute("SELECT set_config('app.tenant_id', %s, false)", (tenant,))
+    return connection
+
+
+def test_rls_grants_and_defaults_isolate_tenants_and_drift_is_repaired(
+    toolchain: Toolchain, postgres_endpoint: PostgresEndpoint, backend_dir: Path
+) -> None:
+    _ = toolchain
+    dsn = postgres_endpoint.dsn
+    p = f"t{uuid4().hex[:8]}"
+    stack = pulumi_runner.inline_stack("pg-access", _program(p, dsn), backend_dir, "foundation-postgres-access")
+    try:
+        stack.up(on_output=_quiet)
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL(
+                    "INSERT INTO {}.items (tenant_id, body) VALUES ('acme', 'a1'), ('acme', 'a2'), ('globex', 'g1')"
+                ).format(sql.Identifier(p))
+            )
+            # Falcone bug #490: a table the migrator creates later must give anon nothing.
+            admin.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(f"{p}_migrator")))
+            admin.execute(sql.SQL("CREATE TABLE {}.later (id int)").format(sql.Identifier(p)))
+            admin.execute("RESET ROLE")
+
+        with _as_runtime(postgres_endpoint, p, "acme") as acme:
+            rows = acme.execute(sql.SQL("SELECT body FROM {}.items ORDER BY body").format(sql.Identifier(p))).fetchall()
+            assert rows == [("a1",), ("a2",)]  # positive control: the owner's rows, and only them
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                acme.execute(
+                    sql.SQL("INSERT INTO {}.items (tenant_id, body) VALUES ('globex', 'x')").format(sql.Identifier(p))
+                )
+        with _as_runtime(postgres_endpoint, p, None) as nobody:  # no tenant context: fail closed
+            assert nobody.execute(sql.SQL("SELECT count(*) FROM {}.items").format(sql.Identifier(p))).fetchone() == (0,)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                # the executor's login can only become its workspace roles, never the provisioning superuser
+                nobody.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(postgres_endpoint.admin_user)))
+        with _as_runtime(postgres_endpoint, p, "acme") as runtime:
+            runtime.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(f"{p}_anon")))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                runtime.execute(sql.SQL("SELECT * FROM {}.later").format(sql.Identifier(p)))
+        with psycopg.connect(dsn) as admin:
+            row = admin.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = %s", (f"{p}_runtime",)).fetchone()
+            assert row == (False,)
+
+        assert set(stack.preview_refresh(on_output=_quiet).change_summary) <= {OpType.SAME}
+
+        # Out of band: the policy is dropped and the function body edited. Both are drift; `up` repairs them.
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP POLICY tenant_isolation ON {}.items").format(sql.Identifier(p)))
+            admin.execute(
+                sql.SQL(
+                    "CREATE OR REPLACE FUNCTION {}.current_tenant_id() RETURNS text LANGUAGE sql "
+                    "STABLE AS $$ SELECT 'acme' $$"
+                ).format(sql.Identifier(p))
+            )
+        drift = stack.preview_refresh(on_output=_quiet).change_summary
+        assert drift.get(OpType.DELETE) == 1, drift  # the policy is gone
+        assert drift.get(OpType.UPDATE) == 1, drift  # the function changed
+        stack.refresh(on_output=_quiet)
+        stack.up(on_output=_quiet)
+        assert set(stack.preview_refresh(on_output=_quiet).change_summary) <= {OpType.SAME}
+        with _as_runtime(postgres_endpoint, p, "globex") as globex:
+            rows = globex.execute(sql.SQL("SELECT body FROM {}.items").format(sql.Identifier(p))).fetchall()
+            assert rows == [("g1",)]
+    finally:
+        stack.destroy(on_output=_quiet)
+        stack.workspace.remove_stack("pg-access")
+    with psycopg.connect(dsn) as admin:
+        assert admin.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (p,)).fetchone() is None
+        assert admin.execute("SELECT 1 FROM pg_roles WHERE rolname LIKE %s", (f"{p}%",)).fetchone() is None
