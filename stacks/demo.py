@@ -12,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.connections import Backends
+from components.providers.keycloak import KeycloakRealm, RealmArgs
 from components.providers.postgres import PostgresRole, PostgresSchema, RoleArgs, SchemaArgs
 
 T = TypeVar("T")
@@ -33,6 +34,10 @@ def program() -> None:
     )
     pulumi.export("postgres_schema", schema.name)
     pulumi.export("postgres_role", role.name)
+
+    keycloak = backends.apply(lambda b: _required(b.keycloak, "keycloak"))
+    realm = KeycloakRealm("realm", RealmArgs(name=names.kebab, display_name="Falcone demo"), keycloak)
+    pulumi.export("keycloak_realm", realm.name)
 
     render = k8s.Provider("render", render_yaml_to_directory=config.require("renderDir"))
     namespace = k8s.core.v1.Namespace(

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from uuid import uuid4
 
+import httpx2
 import psycopg
 import pytest
 import yaml
@@ -40,6 +41,8 @@ def test_demo_stack_up_is_clean_on_refresh_and_destroys_everything(
                 "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", (snake,)
             ).fetchone()
         assert row == (f"{snake}_runtime",)
+        assert backends.keycloak is not None
+        assert httpx2.get(_discovery(backends, name)).status_code == 200
         rendered = [
             doc for path in (tmp_path / "rendered").rglob("*.yaml") for doc in yaml.safe_load_all(path.read_text())
         ]
@@ -53,3 +56,9 @@ def test_demo_stack_up_is_clean_on_refresh_and_destroys_everything(
         (Path(stack.workspace.work_dir) / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
     with psycopg.connect(backends.postgres.dsn) as connection:
         assert connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (snake,)).fetchone() is None
+    assert httpx2.get(_discovery(backends, name)).status_code == 404
+
+
+def _discovery(backends: Backends, stack: str) -> str:
+    assert backends.keycloak is not None
+    return f"{backends.keycloak.url}/realms/falcone-{stack}/.well-known/openid-configuration"
