@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from typing import Any
 
 import pulumi
@@ -34,6 +35,11 @@ def diff_properties(
 
 class Provider(ResourceProvider):
     """Marker base so every provider of ours is found in one place (and typed for mypy)."""
+
+
+def shallow_dict(args: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, keeping Outputs as they are (`asdict` would deep-copy them)."""
+    return {f.name: getattr(args, f.name) for f in fields(args)}
 
 
 def secret_inputs(props: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from psycopg.conninfo import make_conninfo
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.connections import PostgresConnection
-from components.providers.base import Provider, diff_properties, secret_inputs, secret_options
+from components.providers.base import Provider, diff_properties, secret_inputs, secret_options, shallow_dict
 
 
 @contextmanager
@@ -26,6 +26,15 @@ def connect(props: dict[str, Any], database: str | None = None) -> Iterator[psyc
         yield connection
 
 
+@contextmanager
+def serialized(connection: psycopg.Connection[Any], key: str) -> Iterator[None]:
+    """One writer at a time for `key` (e.g. a schema's ACL): PostgreSQL refuses concurrent updates of one catalog
+    row ("tuple concurrently updated"), and the engine runs sibling resources in parallel."""
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+        yield
+
+
 # --- roles --------------------------------------------------------------------------------------------------
 
 
@@ -33,7 +42,7 @@ def connect(props: dict[str, Any], database: str | None = None) -> Iterator[psyc
 class RoleArgs:
     name: str
     login: bool = False
-    password: str | None = None
+    password: pulumi.Input[str] | None = None
     bypass_rls: bool = False
     inherit: bool = True
     member_of: list[str] = field(default_factory=list)
@@ -125,7 +134,7 @@ class PostgresRole(Resource):
         connection: pulumi.Input[PostgresConnection],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = secret_inputs({**asdict(args), "connection": _connection_dict(connection)})
+        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
         super().__init__(RoleProvider(), resource_name, props, secret_options(opts))
 
 
@@ -189,7 +198,7 @@ class PostgresSchema(Resource):
         connection: pulumi.Input[PostgresConnection],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = secret_inputs({**asdict(args), "connection": _connection_dict(connection)})
+        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
         super().__init__(SchemaProvider(), resource_name, props, secret_options(opts))
 
 

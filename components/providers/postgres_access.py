@@ -16,8 +16,8 @@ from psycopg import sql
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.connections import PostgresConnection
-from components.providers.base import Provider, diff_properties, secret_inputs, secret_options
-from components.providers.postgres import connect
+from components.providers.base import Provider, diff_properties, secret_inputs, secret_options, shallow_dict
+from components.providers.postgres import connect, serialized
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 SCHEMA_PRIVILEGES = {"USAGE", "CREATE"}
@@ -51,7 +51,7 @@ def _resource(
     opts: pulumi.ResourceOptions | None,
 ) -> tuple[Provider, str, dict[str, Any], pulumi.ResourceOptions]:
     connection_props = pulumi.Output.from_input(connection).apply(asdict)
-    props = secret_inputs({**asdict(args), "connection": connection_props})
+    props = secret_inputs({**shallow_dict(args), "connection": connection_props})
     return provider, name, props, secret_options(opts)
 
 
@@ -141,7 +141,7 @@ class SchemaGrantProvider(Provider):
         wanted = set(_privileges(props["privileges"], SCHEMA_PRIVILEGES))
         current = set(self._live(props) or [])
         schema, role = sql.Identifier(_identifier(props["schema"])), sql.Identifier(_identifier(props["role"]))
-        with connect(props, props["database"]) as connection:
+        with connect(props, props["database"]) as connection, serialized(connection, f"acl:{props['schema']}"):
             for privilege in sorted(wanted - current):
                 connection.execute(sql.SQL("GRANT {} ON SCHEMA {} TO {}").format(sql.SQL(privilege), schema, role))
             for privilege in sorted(current - wanted):
@@ -217,7 +217,7 @@ class DefaultPrivilegesProvider(Provider):
         )
         objects = sql.SQL(props["object_type"].upper())
         role = sql.Identifier(_identifier(props["role"]))
-        with connect(props, props["database"]) as connection:
+        with connect(props, props["database"]) as connection, serialized(connection, f"acl:{props['schema']}"):
             if wanted - current:
                 connection.execute(
                     sql.SQL("{} GRANT {} ON {} TO {}").format(
@@ -306,7 +306,7 @@ class FunctionProvider(Provider):
         if props["volatility"] not in _VOLATILITY.values() or props["language"] not in {"sql", "plpgsql"}:
             raise ValueError("volatility must be IMMUTABLE|STABLE|VOLATILE and language sql|plpgsql")
         signature = self._signature(props)
-        with connect(props, props["database"]) as connection:
+        with connect(props, props["database"]) as connection, serialized(connection, f"acl:{props['schema']}"):
             connection.execute(
                 sql.SQL("CREATE OR REPLACE FUNCTION {} RETURNS {} LANGUAGE {} {} AS {}").format(
                     signature,
