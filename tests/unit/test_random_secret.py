@@ -9,6 +9,8 @@ def test_generated_once_with_the_requested_length() -> None:
     provider = RandomSecretProvider()
     first = provider.create({"length": 24, "keepers": {}})
     second = provider.create({"length": 24, "keepers": {}})
+    assert first.outs is not None
+    assert second.outs is not None
     assert len(first.outs["value"]) == 24
     assert first.outs["value"] != second.outs["value"]
 
