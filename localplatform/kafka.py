@@ -5,11 +5,13 @@ ACL allows, so per-workspace ACLs mean something. `admin` is the super user, cre
 time. The controller listener stays PLAINTEXT on loopback; its principal (ANONYMOUS) must be a
 super user so the broker half may talk to the controller half.
 
-Known Kafka bug (seen on 3.9.1 and 3.9.2, single combined node): once the metadata log holds a
-RemoveUserScramCredentialRecord (a SCRAM user was deleted), the broker restarts with *no* SCRAM
-credentials at all, admin included, and every client fails with "invalid credentials". Until that
-is understood, don't delete SCRAM users on the local platform (upsert a new password instead);
-if it happened, `scripts/platform stop kafka`, remove <data_dir>/kafka and start again.
+Known Kafka bug (reproduced on 3.9.1, 3.9.2 and 4.1.1, single combined node, with kafka-python and
+with the Java Admin client): once the metadata log holds a RemoveUserScramCredentialRecord (a SCRAM
+user was deleted), the restarted broker has *no* SCRAM credentials at all, admin included, and every
+client fails with "invalid credentials"; the controller itself still replays them. Pinned by
+tests/platform/test_kafka_scram_restart.py (strict xfail). Until that is understood, don't delete
+SCRAM users on the local platform (upsert a new password instead); if it happened:
+`scripts/platform stop kafka`, remove <data_dir>/kafka, start again.
 """
 
 import base64

@@ -23,6 +23,7 @@ from localplatform.endpoints import (
     PostgresEndpoint,
 )
 from localplatform.ports import port_accepts
+from localplatform.settings import PlatformSettings
 
 START_HINT = "start the platform: scripts/platform start"
 E = TypeVar("E")
@@ -30,10 +31,15 @@ E = TypeVar("E")
 
 @pytest.fixture(scope="session")
 def platform_endpoints() -> PlatformEndpoints:
+    path = PlatformSettings().platform_file
+    if not path.exists():
+        pytest.fail(f"no {path}; {START_HINT}", pytrace=False)
     try:
-        return endpoints.load()
-    except FileNotFoundError:
-        pytest.fail(f"no platform.json found; {START_HINT}", pytrace=False)
+        return endpoints.load(path)
+    except ValueError as err:  # pydantic ValidationError / bad JSON
+        problem = str(err)
+    # Outside the except block, so pytest shows one line, not a chained traceback.
+    pytest.fail(f"{path} is unreadable ({problem.splitlines()[0]}); {START_HINT}", pytrace=False)
 
 
 def _url_address(url: str) -> tuple[str, int]:
