@@ -22,7 +22,7 @@ from minio.versioningconfig import SUSPENDED, VersioningConfig
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.connections import MinioConnection
-from components.providers.base import Provider, diff_properties, secret_inputs, secret_options
+from components.providers.base import Provider, diff_properties, secret_inputs, secret_options, shallow_dict
 
 # S3 bucket naming rules (lowercase, 3-63 characters, no `..`, no IP-address look-alikes).
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -213,7 +213,7 @@ class MinioBucket(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _bucket_name(args.name)
-        props = secret_inputs({**asdict(args), "connection": _connection_dict(connection)})
+        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
         super().__init__(BucketProvider(), resource_name, props, secret_options(opts))
 
 
@@ -337,7 +337,7 @@ class MinioPolicy(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _validated(_POLICY_NAME, "policy name", args.name)
-        props = secret_inputs({**asdict(args), "connection": _connection_dict(connection)})
+        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
         super().__init__(PolicyProvider(), resource_name, props, secret_options(opts))
 
 
@@ -347,9 +347,9 @@ class MinioPolicy(Resource):
 @dataclass(frozen=True)
 class UserArgs:
     access_key: str
-    secret_key: str
+    secret_key: pulumi.Input[str]
     # Names of the canned policies attached to the user (MinioPolicy.name outputs, so the policies exist first).
-    policies: list[str] = field(default_factory=list)
+    policies: list[pulumi.Input[str]] = field(default_factory=list)
 
 
 def _user_policies(admin: MinioAdmin, access_key: str) -> list[str] | None:
@@ -452,7 +452,7 @@ class MinioUser(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _validated(_ACCESS_KEY, "access key", args.access_key)
-        props = secret_inputs({**asdict(args), "connection": _connection_dict(connection)})
+        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
         super().__init__(UserProvider(), resource_name, props, secret_options(opts))
 
 

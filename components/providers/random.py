@@ -13,7 +13,8 @@ from components.providers.base import Provider, secret_options
 
 class RandomSecretProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        value = secrets.token_urlsafe(props["length"])[: props["length"]]
+        length = int(props["length"])  # numbers cross the engine as floats
+        value = secrets.token_urlsafe(length)[:length]
         return CreateResult(id_=secrets.token_hex(8), outs={**props, "value": value})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
