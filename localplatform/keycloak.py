@@ -97,6 +97,10 @@ class Keycloak(Service):
             # Only used when the master realm has no admin yet (first start on a fresh data dir).
             "KC_BOOTSTRAP_ADMIN_USERNAME": s.keycloak_admin_user,
             "KC_BOOTSTRAP_ADMIN_PASSWORD": s.keycloak_admin_password,
+            # Narayana's transaction log defaults to <keycloak home>/data, i.e. the shared cache;
+            # keep it with the rest of this platform's data.
+            "JAVA_OPTS_APPEND": "-Dquarkus.transaction-manager.object-store.directory="
+            f"{self.data_path / 'transaction-logs'}",
         }
         return Launch(
             cmd=[
