@@ -3,6 +3,7 @@
 ``scripts/platform start`` writes the file; tests and the product read it with :func:`load`.
 """
 
+import os
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -98,7 +99,7 @@ def load(path: Path | None = None) -> PlatformEndpoints:
 def save(endpoints: PlatformEndpoints, path: Path) -> None:
     """Write platform.json atomically (readers never see a half-written file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_suffix(f".json.{os.getpid()}.tmp")  # two CLIs may write at once
     tmp.write_text(endpoints.model_dump_json(indent=2, exclude_none=True) + "\n")
     tmp.chmod(0o600)  # it holds the admin credentials
     tmp.replace(path)

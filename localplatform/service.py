@@ -107,6 +107,10 @@ class Service(ABC):
 
     def start(self) -> str:
         """Start the server unless it is already running; returns a short human message."""
+        with process.file_lock(self.settings.run_dir / f".{self.name}.lock"):
+            return self._start()
+
+    def _start(self) -> str:
         record = process.running_record(self.pid_file)
         if record is not None:
             if process.wait_for(self.probe, self.start_timeout):
@@ -154,6 +158,10 @@ class Service(ABC):
             )
 
     def stop(self) -> str:
+        with process.file_lock(self.settings.run_dir / f".{self.name}.lock"):
+            return self._stop()
+
+    def _stop(self) -> str:
         record = process.running_record(self.pid_file)
         if record is None:
             return "not running"
