@@ -96,7 +96,12 @@ def stop(services: ServicesArg = None) -> None:
 
 
 @app.command()
-def status(services: ServicesArg = None) -> None:
+def status(
+    services: ServicesArg = None,
+    not_running: Annotated[
+        bool, typer.Option("--not-running", help="Only print the names of services that are not running (for scripts).")
+    ] = False,
+) -> None:
     """Show each service's state; exit 1 if any requested service is not ready."""
     settings = _settings()
     try:
@@ -104,6 +109,11 @@ def status(services: ServicesArg = None) -> None:
     except PlatformError as err:
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from err
+    if not_running:
+        for st in statuses:
+            if not st.running:
+                console.print(st.name)
+        return
     table = Table(title=f"Falcone local platform ({settings.data_dir})")
     for column in ("service", "state", "pid", "ports"):
         table.add_column(column, no_wrap=True)
