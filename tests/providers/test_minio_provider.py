@@ -241,7 +241,13 @@ def test_buckets_policies_users_isolation_drift_destroy(
 
 
 def _single_bucket_program(
-    prefix: str, connection: MinioConnection, *, versioning: bool, quota: int | None, secret: str, policies: list[str]
+    prefix: str,
+    connection: MinioConnection,
+    *,
+    versioning: bool,
+    quota: int | None,
+    secret: str,
+    policies: list[pulumi.Input[str]],
 ) -> pulumi.automation.PulumiFn:
     def program() -> None:
         bucket = MinioBucket(
