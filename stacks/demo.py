@@ -12,8 +12,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.connections import Backends
+from components.providers.kafka import KafkaTopic, TopicArgs
 from components.providers.keycloak import KeycloakRealm, RealmArgs
+from components.providers.minio import BucketArgs, MinioBucket, MinioPolicy, MinioUser, UserArgs
+from components.providers.minio import PolicyArgs as MinioPolicyArgs
+from components.providers.mongo import DatabaseArgs as MongoDatabaseArgs
+from components.providers.mongo import MongoDatabase, MongoUser, RoleGrant
+from components.providers.mongo import UserArgs as MongoUserArgs
 from components.providers.postgres import PostgresRole, PostgresSchema, RoleArgs, SchemaArgs
+from components.providers.random import RandomSecret
+from components.providers.vault import MountArgs, VaultMount, VaultPolicy
+from components.providers.vault import PolicyArgs as VaultPolicyArgs
+from components.workspace_storage import confined_policy
 
 T = TypeVar("T")
 
@@ -38,6 +48,58 @@ def program() -> None:
     keycloak = backends.apply(lambda b: _required(b.keycloak, "keycloak"))
     realm = KeycloakRealm("realm", RealmArgs(name=names.kebab, display_name="Falcone demo"), keycloak)
     pulumi.export("keycloak_realm", realm.name)
+
+    kafka = backends.apply(lambda b: _required(b.kafka, "kafka"))
+    topic = KafkaTopic(
+        "topic", TopicArgs(name=f"{names.kebab}.events", partitions=1, config={"retention.ms": "86400000"}), kafka
+    )
+    pulumi.export("kafka_topic", topic.name)
+
+    minio = backends.apply(lambda b: _required(b.minio, "minio"))
+    bucket = MinioBucket("bucket", BucketArgs(name=names.kebab, force_destroy=True), minio)
+    policy = MinioPolicy(
+        "bucket-policy",
+        MinioPolicyArgs(name=f"{names.kebab}-rw", document=confined_policy(names.kebab, None)),
+        minio,
+        opts=pulumi.ResourceOptions(depends_on=[bucket]),
+    )
+    user = MinioUser(
+        "bucket-user",
+        UserArgs(
+            access_key=f"{names.kebab}-user",
+            secret_key=RandomSecret("bucket-user-secret", length=32).value,
+            policies=[policy.name],
+        ),
+        minio,
+    )
+    pulumi.export("minio_bucket", bucket.name)
+    pulumi.export("minio_user", user.access_key)
+
+    vault = backends.apply(lambda b: _required(b.vault, "vault"))
+    mount = VaultMount("kv", MountArgs(path=names.kebab, description="Falcone demo secrets"), vault)
+    VaultPolicy(
+        "kv-policy",
+        VaultPolicyArgs(
+            name=f"{names.kebab}-read", policy=f'path "{names.kebab}/data/*" {{ capabilities = ["read"] }}'
+        ),
+        vault,
+    )
+    pulumi.export("vault_mount", mount.path)
+
+    mongo = backends.apply(lambda b: _required(b.mongo, "mongo"))
+    database = MongoDatabase("mongo-db", MongoDatabaseArgs(name=names.snake), mongo)
+    MongoUser(
+        "mongo-user",
+        MongoUserArgs(
+            username=f"{names.snake}_app",
+            password=RandomSecret("mongo-user-password", length=32).value,
+            database=names.snake,
+            roles=[RoleGrant(role="readWrite", db=names.snake)],
+        ),
+        mongo,
+        opts=pulumi.ResourceOptions(depends_on=[database]),
+    )
+    pulumi.export("mongo_database", database.name)
 
     render = k8s.Provider("render", render_yaml_to_directory=config.require("renderDir"))
     namespace = k8s.core.v1.Namespace(

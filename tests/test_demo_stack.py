@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import httpx2
+import hvac
 import psycopg
 import pytest
 import yaml
+from kafka import KafkaAdminClient
+from minio import Minio
 from pulumi import automation as auto
+from pymongo import MongoClient
 
-from components.connections import Backends
+from components.connections import Backends, KafkaConnection, MinioConnection, MongoConnection, VaultConnection
 from falcone import pulumi_runner
 from falcone.toolchain import Toolchain
 
@@ -43,6 +48,12 @@ def test_demo_stack_up_is_clean_on_refresh_and_destroys_everything(
         assert row == (f"{snake}_runtime",)
         assert backends.keycloak is not None
         assert httpx2.get(_discovery(backends, name)).status_code == 200
+        assert backends.kafka is not None
+        assert f"falcone-{name}.events" in _topics(backends.kafka)
+        assert backends.minio is not None
+        assert _minio(backends.minio).bucket_exists(f"falcone-{name}")
+        assert f"falcone-{name}/" in _vault_mounts(backends.vault)
+        assert snake in _mongo(backends.mongo).list_database_names()
         rendered = [
             doc for path in (tmp_path / "rendered").rglob("*.yaml") for doc in yaml.safe_load_all(path.read_text())
         ]
@@ -57,6 +68,41 @@ def test_demo_stack_up_is_clean_on_refresh_and_destroys_everything(
     with psycopg.connect(backends.postgres.dsn) as connection:
         assert connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (snake,)).fetchone() is None
     assert httpx2.get(_discovery(backends, name)).status_code == 404
+    assert f"falcone-{name}.events" not in _topics(backends.kafka)
+    assert not _minio(backends.minio).bucket_exists(f"falcone-{name}")
+    assert f"falcone-{name}/" not in _vault_mounts(backends.vault)
+    assert snake not in _mongo(backends.mongo).list_database_names()
+
+
+def _vault_mounts(vault: VaultConnection | None) -> set[str]:
+    assert vault is not None
+    system: Any = hvac.Client(url=vault.address, token=vault.token).sys  # types-hvac leaves it untyped
+    return set(system.list_mounted_secrets_engines()["data"])
+
+
+def _mongo(mongo: MongoConnection | None) -> MongoClient[dict[str, object]]:
+    assert mongo is not None
+    return MongoClient(mongo.uri)
+
+
+def _topics(kafka: KafkaConnection | None) -> set[str]:
+    assert kafka is not None
+    client = KafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap_servers,
+        security_protocol=kafka.security_protocol,
+        sasl_mechanism=kafka.sasl_mechanism,
+        sasl_plain_username=kafka.admin_user,
+        sasl_plain_password=kafka.admin_password,
+    )
+    try:
+        return set(client.list_topics())
+    finally:
+        client.close()
+
+
+def _minio(minio: MinioConnection | None) -> Minio:
+    assert minio is not None
+    return Minio(minio.endpoint_url.split("://", 1)[1], minio.access_key, minio.secret_key, secure=False)
 
 
 def _discovery(backends: Backends, stack: str) -> str:

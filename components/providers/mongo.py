@@ -18,7 +18,7 @@ from pymongo.errors import OperationFailure
 from pymongo.saslprep import saslprep
 
 from components.connections import MongoConnection
-from components.providers.base import Provider, diff_properties, secret_inputs, secret_options
+from components.providers.base import Provider, diff_properties, secret_inputs, secret_options, shallow_dict
 
 # Database names: a portable subset of what the server allows (no '.', '/', '$', spaces; < 64 bytes).
 _DATABASE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
@@ -143,7 +143,7 @@ class RoleGrant:
 @dataclass(frozen=True)
 class UserArgs:
     username: str
-    password: str
+    password: pulumi.Input[str]
     # Where the user is defined (its authSource): usually the workspace database itself.
     database: str
     roles: list[RoleGrant] = field(default_factory=list)
@@ -242,6 +242,7 @@ class MongoUser(Resource):
     ) -> None:
         _validated(_USERNAME, args.username, "username")
         _validated_database(args.database)
-        _roles({"roles": [asdict(grant) for grant in args.roles]})
-        props = secret_inputs({**asdict(args), "connection": _connection_dict(connection)})
+        roles = [asdict(grant) for grant in args.roles]
+        _roles({"roles": roles})
+        props = secret_inputs({**shallow_dict(args), "roles": roles, "connection": _connection_dict(connection)})
         super().__init__(UserProvider(), resource_name, props, secret_options(opts))

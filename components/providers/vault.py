@@ -14,7 +14,7 @@ from hvac.exceptions import InvalidPath, InvalidRequest, VaultError
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.connections import VaultConnection
-from components.providers.base import Provider, diff_properties, secret_inputs, secret_options
+from components.providers.base import Provider, diff_properties, secret_inputs, secret_options, shallow_dict
 
 # Mount paths and KV paths: slash-separated segments of safe characters (no "..", no empty segment, no spaces).
 _SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
@@ -145,7 +145,7 @@ class VaultMount(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _validated_mount(args.path)
-        props = secret_inputs({**asdict(args), "connection": _connection_dict(connection)})
+        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
         super().__init__(MountProvider(), resource_name, props, secret_options(opts))
 
 
@@ -214,7 +214,7 @@ class VaultPolicy(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _validated_policy_name(args.name)
-        props = secret_inputs({**asdict(args), "connection": _connection_dict(connection)})
+        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
         super().__init__(PolicyProvider(), resource_name, props, secret_options(opts))
 
 
@@ -225,7 +225,7 @@ class VaultPolicy(Resource):
 class KvSecretArgs:
     mount: str
     path: str
-    data: dict[str, str]
+    data: dict[str, pulumi.Input[str]]
 
 
 def _kv_write(client: hvac.Client, props: dict[str, Any]) -> None:
@@ -295,7 +295,7 @@ class VaultKvSecret(Resource):
     ) -> None:
         _validated_mount(args.mount)
         _validated_path(args.path, "secret path")
-        props = secret_inputs({**asdict(args), "connection": _connection_dict(connection)})
+        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
         props["data"] = pulumi.Output.secret(args.data)
         options = pulumi.ResourceOptions.merge(
             secret_options(opts), pulumi.ResourceOptions(additional_secret_outputs=["data"])
