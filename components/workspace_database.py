@@ -17,6 +17,8 @@ import pulumi
 from components.connections import PostgresConnection
 from components.providers.postgres import PostgresRole, PostgresSchema, RoleArgs, SchemaArgs
 from components.providers.postgres_access import (
+    DatabaseGrantArgs,
+    PostgresDatabaseGrant,
     DefaultPrivilegesArgs,
     FunctionArgs,
     PolicyArgs,
@@ -95,7 +97,14 @@ class WorkspaceDatabase(pulumi.ComponentResource):
             connection,
             child(roles["migrator"]),
         )
-        ready = [*roles.values(), executor, schema]
+        # Databases Falcone creates refuse PUBLIC; the executor (and only it) may connect.
+        connect_grant = PostgresDatabaseGrant(
+            f"{name}-connect",
+            DatabaseGrantArgs(database=database, role=names.db_role("executor")),
+            connection,
+            child(executor),
+        )
+        ready = [*roles.values(), executor, schema, connect_grant]
         for purpose in (*REQUEST_ROLES, "audit"):
             PostgresSchemaGrant(
                 f"{name}-usage-{purpose}",

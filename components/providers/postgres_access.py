@@ -20,7 +20,8 @@ from components.providers.base import Provider, diff_properties, secret_inputs, 
 from components.providers.postgres import connect, serialized
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-SCHEMA_PRIVILEGES = {"USAGE", "CREATE"}
+SCHEMA_PRIVILEGES = frozenset({"USAGE", "CREATE"})
+DATABASE_PRIVILEGES = frozenset({"CONNECT", "TEMPORARY", "CREATE"})
 TABLE_PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"}
 DEFAULT_OBJECT_TYPES = {
     "tables": ("r", TABLE_PRIVILEGES),
@@ -35,7 +36,7 @@ def _identifier(value: str) -> str:
     return value
 
 
-def _privileges(values: list[str], allowed: set[str]) -> list[str]:
+def _privileges(values: list[str], allowed: frozenset[str] | set[str]) -> list[str]:
     wanted = sorted({value.upper() for value in values})
     unknown = set(wanted) - allowed
     if unknown:
@@ -113,7 +114,7 @@ class PostgresDatabase(Resource):
         super().__init__(*_resource(DatabaseProvider(), resource_name, args, connection, opts))
 
 
-# --- grants on a schema -------------------------------------------------------------------------------------
+# --- grants on a schema or a database -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -124,32 +125,46 @@ class SchemaGrantArgs:
     privileges: list[str] = field(default_factory=lambda: ["USAGE"])
 
 
-class SchemaGrantProvider(Provider):
+@dataclass(frozen=True)
+class DatabaseGrantArgs:
+    database: str
+    role: str
+    privileges: list[str] = field(default_factory=lambda: ["CONNECT"])
+
+
+class _AclGrantProvider(Provider):
+    """Exactly `privileges` for `role` on one object, read back from the object's ACL."""
+
+    keyword: str  # SCHEMA | DATABASE
+    catalog_query: str  # (object name, role) -> privilege_type rows; object existence checked separately
+    exists_query: str
+    allowed: frozenset[str]
+    identity: tuple[str, ...]
+
+    def _object(self, props: dict[str, Any]) -> str:
+        return str(props["schema"] if self.keyword == "SCHEMA" else props["database"])
+
     def _live(self, props: dict[str, Any]) -> list[str] | None:
         with connect(props, props["database"]) as connection:
-            exists = connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (props["schema"],)).fetchone()
-            if exists is None:
+            if connection.execute(self.exists_query, (self._object(props),)).fetchone() is None:
                 return None
-            rows = connection.execute(
-                "SELECT a.privilege_type FROM pg_namespace n, aclexplode(n.nspacl) a "
-                "WHERE n.nspname = %s AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %s) ORDER BY 1",
-                (props["schema"], props["role"]),
-            ).fetchall()
+            rows = connection.execute(self.catalog_query, (self._object(props), props["role"])).fetchall()
         return [row[0] for row in rows]
 
     def _apply(self, props: dict[str, Any]) -> None:
-        wanted = set(_privileges(props["privileges"], SCHEMA_PRIVILEGES))
+        wanted = set(_privileges(props["privileges"], self.allowed))
         current = set(self._live(props) or [])
-        schema, role = sql.Identifier(_identifier(props["schema"])), sql.Identifier(_identifier(props["role"]))
-        with connect(props, props["database"]) as connection, serialized(connection, f"acl:{props['schema']}"):
+        target = sql.SQL("{} {}").format(sql.SQL(self.keyword), sql.Identifier(_identifier(self._object(props))))
+        role = sql.Identifier(_identifier(props["role"]))
+        with connect(props, props["database"]) as connection, serialized(connection, f"acl:{self._object(props)}"):
             for privilege in sorted(wanted - current):
-                connection.execute(sql.SQL("GRANT {} ON SCHEMA {} TO {}").format(sql.SQL(privilege), schema, role))
+                connection.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(privilege), target, role))
             for privilege in sorted(current - wanted):
-                connection.execute(sql.SQL("REVOKE {} ON SCHEMA {} FROM {}").format(sql.SQL(privilege), schema, role))
+                connection.execute(sql.SQL("REVOKE {} ON {} FROM {}").format(sql.SQL(privilege), target, role))
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         self._apply(props)
-        return CreateResult(id_=f"{props['database']}/{props['schema']}/{props['role']}", outs=props)
+        return CreateResult(id_="/".join(str(props[key]) for key in self.identity), outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         live = self._live(props)
@@ -158,7 +173,7 @@ class SchemaGrantProvider(Provider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         olds = {**olds, "privileges": [p.upper() for p in olds.get("privileges", [])]}
         news = {**news, "privileges": [p.upper() for p in news.get("privileges", [])]}
-        return diff_properties(olds, news, updatable=["privileges"], replace_on=["database", "schema", "role"])
+        return diff_properties(olds, news, updatable=["privileges"], replace_on=list(self.identity))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         self._apply(news)
@@ -167,6 +182,28 @@ class SchemaGrantProvider(Provider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         if self._live(props) is not None:
             self._apply({**props, "privileges": []})
+
+
+class SchemaGrantProvider(_AclGrantProvider):
+    keyword = "SCHEMA"
+    exists_query = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
+    catalog_query = (
+        "SELECT a.privilege_type FROM pg_namespace n, aclexplode(n.nspacl) a "
+        "WHERE n.nspname = %s AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %s) ORDER BY 1"
+    )
+    allowed = SCHEMA_PRIVILEGES
+    identity = ("database", "schema", "role")
+
+
+class DatabaseGrantProvider(_AclGrantProvider):
+    keyword = "DATABASE"
+    exists_query = "SELECT 1 FROM pg_database WHERE datname = %s"
+    catalog_query = (
+        "SELECT a.privilege_type FROM pg_database d, aclexplode(d.datacl) a "
+        "WHERE d.datname = %s AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %s) ORDER BY 1"
+    )
+    allowed = DATABASE_PRIVILEGES
+    identity = ("database", "role")
 
 
 class PostgresSchemaGrant(Resource):
@@ -180,6 +217,21 @@ class PostgresSchemaGrant(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(*_resource(SchemaGrantProvider(), resource_name, args, connection, opts))
+
+
+class PostgresDatabaseGrant(Resource):
+    """Privileges on a database itself (CONNECT: databases we create refuse PUBLIC)."""
+
+    privileges: pulumi.Output[list[str]]
+
+    def __init__(
+        self,
+        resource_name: str,
+        args: DatabaseGrantArgs,
+        connection: pulumi.Input[PostgresConnection],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(*_resource(DatabaseGrantProvider(), resource_name, args, connection, opts))
 
 
 # --- default privileges (what future tables give whom) ------------------------------------------------------
