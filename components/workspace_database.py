@@ -18,10 +18,10 @@ from components.connections import PostgresConnection
 from components.providers.postgres import PostgresRole, PostgresSchema, RoleArgs, SchemaArgs
 from components.providers.postgres_access import (
     DatabaseGrantArgs,
-    PostgresDatabaseGrant,
     DefaultPrivilegesArgs,
     FunctionArgs,
     PolicyArgs,
+    PostgresDatabaseGrant,
     PostgresDefaultPrivileges,
     PostgresFunction,
     PostgresPolicy,
