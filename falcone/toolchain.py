@@ -164,14 +164,18 @@ def _write_stamp(binary: Path, stamp: str) -> None:
 
 
 def _module_dir(go_dir: Path, module: str) -> Path:
+    """The module's source in the module cache, downloaded first if needed (at the version go.mod requires)."""
     out = _run_logged(
-        [_require_go(), "list", "-m", "-f", "{{.Dir}}", module],
+        [_require_go(), "mod", "download", "-json", module],
         cwd=go_dir,
         log=go_dir / ".go-list.log",
         env=_go_env(),
-        what=f"locating {module}",
+        what=f"downloading {module}",
     )
-    return Path(out.strip())
+    directory = json.loads(out).get("Dir", "")
+    if not directory:
+        raise SetupError(f"the module cache has no source for {module}", fix=_hint(out), detail=_tail(out))
+    return Path(directory)
 
 
 def _go_build(go_dir: Path, *, package: str, output: Path, ldflags: str, log: Path, what: str, tags: str = "") -> None:
