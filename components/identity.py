@@ -117,6 +117,8 @@ class TenantIdentityArgs:
     names: TenantNames
     plan: Plan
     connection: pulumi.Input[KeycloakConnection]
+    # Where shared-profile tenants live: the platform stack's realm.
+    platform_realm: pulumi.Input[str] = PLATFORM_REALM
 
 
 class TenantIdentity(pulumi.ComponentResource):
@@ -144,7 +146,7 @@ class TenantIdentity(pulumi.ComponentResource):
             )
             self.realm = realm.name
         else:
-            self.realm = pulumi.Output.from_input(PLATFORM_REALM)
+            self.realm = pulumi.Output.from_input(args.platform_realm)
         self.register_outputs({"realm": self.realm})
 
 

@@ -5,9 +5,14 @@ The same program serves `pulumi up` by hand and the Automation API (`falcone.pul
 
 import pulumi
 
-from stacks import demo
+from stacks import demo, platform, tenant, workspace
 
-PROGRAMS = {"demo": demo.program}
+PROGRAMS = {
+    "demo": demo.program,
+    "platform": platform.program,
+    "tenant": tenant.program,
+    "workspace": workspace.program,
+}
 
 stack = pulumi.get_stack()
 kind = stack.split("-", 1)[0]

@@ -1,0 +1,60 @@
+"""The `platform` stack: what every tenant shares.
+
+Platform realm (identity), the platform's PostgreSQL roles and metadata database, the shared database that holds
+the workspace schemas of shared profiles, the shared bucket (prefixes of shared-storage workspaces), the audit
+topic and the platform-wide secret policies.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.identity import PlatformIdentity, PlatformIdentityArgs
+from components.platform_database import PlatformDatabase, PlatformDatabaseArgs
+from components.providers.minio import BucketArgs, MinioBucket
+from components.providers.postgres_access import DatabaseArgs, PostgresDatabase
+from components.secrets import PlatformSecrets, PlatformSecretsArgs
+from components.workspace_topics import AuditTopic, AuditTopicArgs
+from falcone.naming import PLATFORM_REALM
+from stacks import config
+
+SHARED_TENANT_DATABASE = "falcone_tenants"
+
+
+def program() -> None:
+    backends = config.backends()
+    postgres = config.require_connection(backends, "postgres")
+    identity = PlatformIdentity(
+        "identity",
+        PlatformIdentityArgs(
+            connection=config.require_connection(backends, "keycloak"),
+            realm=config.string("platformRealm", PLATFORM_REALM),
+        ),
+    )
+    database = PlatformDatabase("database", PlatformDatabaseArgs(connection=postgres))
+    tenant_data = PostgresDatabase(
+        "tenant-data",
+        DatabaseArgs(name=SHARED_TENANT_DATABASE, owner="platform_migrator"),
+        postgres,
+        pulumi.ResourceOptions(depends_on=[database]),
+    )
+    bucket = MinioBucket(
+        "shared-bucket",
+        BucketArgs(name=config.string("sharedBucket", "falcone-shared"), force_destroy=True),
+        config.require_connection(backends, "minio"),
+    )
+    audit = AuditTopic("audit", AuditTopicArgs(connection=config.require_connection(backends, "kafka")))
+    secrets = PlatformSecrets(
+        "secrets",
+        PlatformSecretsArgs(
+            connection=config.require_connection(backends, "vault"),
+            mount=config.string("vaultMount", "secret"),
+            create_mount=config.boolean("createVaultMount", False),
+        ),
+    )
+    pulumi.export("realm", identity.realm)
+    pulumi.export("metadataDatabase", database.database)
+    pulumi.export("tenantDatabase", tenant_data.name)
+    pulumi.export("sharedBucket", bucket.name)
+    pulumi.export("auditTopic", audit.name)
+    pulumi.export("vaultMount", secrets.mount)

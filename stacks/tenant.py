@@ -1,0 +1,64 @@
+"""`tenant-{slug}` stacks: a tenant's realm (dedicated identity), its dedicated database (dedicated profiles),
+its secret policy and its Kubernetes namespace. Changing `falcone:plan` is an update of this stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.identity import TenantIdentity, TenantIdentityArgs
+from components.providers.postgres_access import DatabaseArgs, PostgresDatabase
+from components.secrets import TenantSecrets, TenantSecretsArgs
+from components.tenant_namespace import TenantNamespace, TenantNamespaceArgs
+from falcone.plans import Capability
+from stacks import config
+from stacks.references import platform_output
+
+
+def program() -> None:
+    names = config.tenant_from_stack(pulumi.get_stack())
+    plan = config.plan()
+    backends = config.backends()
+    postgres = config.require_connection(backends, "postgres")
+
+    realm: pulumi.Output[str] = platform_output("realm")
+    if plan.allows(Capability.IDENTITY):
+        realm = TenantIdentity(
+            "identity",
+            TenantIdentityArgs(
+                names=names,
+                plan=plan,
+                connection=config.require_connection(backends, "keycloak"),
+                platform_realm=realm,
+            ),
+        ).realm
+    if plan.profile.database == "dedicated":
+        database = PostgresDatabase(
+            "database", DatabaseArgs(name=names.database, owner="platform_migrator"), postgres
+        ).name
+    else:
+        database = platform_output("tenantDatabase")
+    secrets = TenantSecrets(
+        "secrets",
+        TenantSecretsArgs(
+            names=names,
+            connection=config.require_connection(backends, "vault"),
+            mount=config.string("vaultMount", "secret"),
+        ),
+    )
+    # Until the platform has an API server, manifests are rendered to a directory.
+    render_dir = config.string("renderDir", str(Path.cwd() / ".data" / "rendered" / pulumi.get_stack()))
+    kubernetes = k8s.Provider("kubernetes", render_yaml_to_directory=render_dir)
+    namespace = TenantNamespace("namespace", TenantNamespaceArgs(names=names, plan=plan, provider=kubernetes))
+
+    pulumi.export("slug", names.slug)
+    pulumi.export("plan", plan.name)
+    pulumi.export("profile", plan.profile.name)
+    pulumi.export("realm", realm)
+    pulumi.export("sharedRealm", plan.profile.identity == "shared")
+    pulumi.export("sharedStorage", plan.profile.storage == "shared")
+    pulumi.export("database", database)
+    pulumi.export("secretsPolicy", secrets.policy)
+    pulumi.export("namespace", namespace.namespace)

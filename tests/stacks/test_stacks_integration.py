@@ -1,0 +1,192 @@
+"""The IaC generator end to end on the real platform: platform + two tenants (starter, growth) + a workspace each,
+through the project's program (the same one `pulumi up` runs), checked on the servers themselves."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx2
+import hvac
+import psycopg
+import pytest
+from minio import Minio
+from minio.error import S3Error
+from psycopg import sql
+from pulumi import automation as auto
+
+from components.connections import Backends
+from falcone import pulumi_runner
+from falcone.naming import TenantNames, WorkspaceNames
+from falcone.toolchain import Toolchain
+
+pytestmark = [pytest.mark.toolchain, pytest.mark.platform]
+
+
+def _quiet(_line: str) -> None:
+    """Engine output is kept in the CommandError if something fails."""
+
+
+@dataclass
+class Deployment:
+    backend_dir: Path
+    backends: Backends
+    run: str
+    render_dir: Path
+    stacks: dict[str, auto.Stack]
+
+    def stack(self, name: str, **config: str) -> auto.Stack:
+        stack = pulumi_runner.project_stack(name, self.backend_dir)
+        stack.set_config("falcone:backends", auto.ConfigValue(json.dumps(self.backends.to_config()), secret=True))
+        stack.set_config("falcone:kafkaRevokeOnly", auto.ConfigValue("true"))
+        stack.set_config("falcone:renderDir", auto.ConfigValue(str(self.render_dir / name)))
+        for key, value in config.items():
+            stack.set_config(f"falcone:{key}", auto.ConfigValue(value))
+        self.stacks[name] = stack
+        return stack
+
+    def up(self, name: str) -> dict[str, Any]:
+        result = self.stacks[name].up(on_output=_quiet)
+        return {key: output.value for key, output in result.outputs.items()}
+
+
+@pytest.fixture
+def deployment(toolchain: Toolchain, backends: Backends, backend_dir: Path, tmp_path: Path) -> Iterator[Deployment]:
+    _ = toolchain
+    run = uuid4().hex[:6]
+    deployed = Deployment(backend_dir, backends, run, tmp_path / "rendered", {})
+    try:
+        yield deployed
+    finally:
+        # workspaces, then tenants, then the platform: the reverse of creation
+        for prefix in ("workspace-", "tenant-", "platform"):
+            for name, stack in list(deployed.stacks.items()):
+                if name.startswith(prefix):
+                    stack.destroy(on_output=_quiet)
+                    stack.workspace.remove_stack(name)
+                    (Path(stack.workspace.work_dir) / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+
+
+def _vault_read(backends: Backends, token: str, path: str) -> dict[str, Any]:
+    assert backends.vault is not None
+    client = hvac.Client(url=backends.vault.address, token=token)
+    secret: dict[str, Any] = client.secrets.kv.v2.read_secret_version(
+        path=path, mount_point="secret", raise_on_deleted_version=True
+    )
+    return dict(secret["data"]["data"])
+
+
+def _token_for(backends: Backends, policy: str) -> str:
+    assert backends.vault is not None
+    auth: Any = hvac.Client(url=backends.vault.address, token=backends.vault.token).auth  # untyped in types-hvac
+    return str(auth.token.create(policies=[policy], ttl="10m")["auth"]["client_token"])
+
+
+def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> None:
+    backends, run = deployment.backends, deployment.run
+    assert backends.postgres is not None
+    assert backends.keycloak is not None
+    assert backends.minio is not None
+    deployment.stack("platform", platformRealm=f"plat-{run}", sharedBucket=f"flc-shared-{run}")
+    platform = deployment.up("platform")
+    assert platform["tenantDatabase"] == "falcone_tenants"
+
+    starter, growth = TenantNames(f"acme{run}"), TenantNames(f"globex{run}")
+    deployment.stack(starter.stack, plan="starter")
+    deployment.stack(growth.stack, plan="growth")
+    starter_out, growth_out = deployment.up(starter.stack), deployment.up(growth.stack)
+    assert starter_out["realm"] == f"plat-{run}"  # shared identity profile
+    assert growth_out["realm"] == growth.realm
+    assert (deployment.render_dir / growth.stack).exists()
+
+    a, g = starter.workspace("prod"), growth.workspace("prod")
+    for names in (a, g):
+        deployment.stack(names.stack, tables='["todos"]', serviceAccounts='["backend"]')
+    a_out, g_out = deployment.up(a.stack), deployment.up(g.stack)
+    assert "topics" not in a_out  # starter has no kafka capability
+    assert g_out["topics"] == [g.topic("events")]
+    assert g_out["bucket"] == g.bucket
+    assert a_out["bucket"] == f"flc-shared-{run}"
+
+    # Secrets: each workspace's policy reads its own credentials and nothing of the other's.
+    a_token, g_token = (
+        _token_for(backends, f"workspace-{a.tenant}--{a.slug}"),
+        _token_for(backends, f"workspace-{g.tenant}--{g.slug}"),
+    )
+    a_db = _vault_read(backends, a_token, f"{a.vault_prefix}/database")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        _vault_read(backends, a_token, f"{g.vault_prefix}/database")
+
+    # PostgreSQL: both workspace schemas share falcone_tenants; each executor reaches only its own.
+    def executor(names: WorkspaceNames, credentials: dict[str, Any]) -> psycopg.Connection[tuple[Any, ...]]:
+        assert backends.postgres is not None
+        dsn = psycopg.conninfo.make_conninfo(
+            backends.postgres.dsn,
+            dbname=credentials["database"],
+            user=credentials["user"],
+            password=credentials["password"],
+        )
+        connection = psycopg.connect(dsn)
+        connection.execute(
+            "SELECT set_config('role', %s, false), set_config('app.tenant_id', %s, false)",
+            (names.db_role("runtime"), names.tenant),
+        )
+        return connection
+
+    g_db = _vault_read(backends, g_token, f"{g.vault_prefix}/database")
+    with executor(a, a_db) as conn:
+        conn.execute(sql.SQL("INSERT INTO {}.todos (data) VALUES ('{{}}')").format(sql.Identifier(a.schema)))
+        conn.commit()
+        assert conn.execute(sql.SQL("SELECT tenant_id FROM {}.todos").format(sql.Identifier(a.schema))).fetchall() == [
+            (a.tenant,)
+        ]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(sql.SQL("SELECT * FROM {}.todos").format(sql.Identifier(g.schema)))
+    with executor(g, g_db) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(sql.SQL("SELECT * FROM {}.todos").format(sql.Identifier(a.schema)))
+
+    # Identity: the growth tenant's realm issues service-account tokens with its context.
+    secret = g_out["serviceAccountSecrets"]["prod-svc-backend"]
+    token = httpx2.post(
+        f"{backends.keycloak.url}/realms/{growth.realm}/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials", "client_id": "prod-svc-backend", "client_secret": secret},
+    )
+    assert token.status_code == 200
+    payload = json.loads(_b64(token.json()["access_token"].split(".")[1]))
+    assert (payload["tenant_id"], payload["workspace_id"], payload["plan_id"]) == (growth.slug, "prod", "growth")
+
+    # Storage: the growth workspace's user owns its bucket and cannot touch the shared one.
+    g_storage = _vault_read(backends, g_token, f"{g.vault_prefix}/storage")
+    client = Minio(
+        backends.minio.endpoint_url.split("://", 1)[1],
+        access_key=g_storage["access_key"],
+        secret_key=g_storage["secret_key"],
+        secure=False,
+    )
+    client.put_object(g.bucket, "x.txt", io.BytesIO(b"x"), 1)
+    with pytest.raises(S3Error, match="AccessDenied"):
+        client.put_object(f"flc-shared-{run}", f"{a.object_prefix}x.txt", io.BytesIO(b"x"), 1)
+
+    # Drift: an RLS policy dropped out of band is found by a refresh preview and repaired by `up`.
+    with psycopg.connect(
+        psycopg.conninfo.make_conninfo(backends.postgres.dsn, dbname="falcone_tenants"), autocommit=True
+    ) as admin:
+        admin.execute(sql.SQL("DROP POLICY tenant_isolation ON {}.todos").format(sql.Identifier(a.schema)))
+    stack = deployment.stacks[a.stack]
+    drift = stack.preview_refresh(exclude=pulumi_runner.render_only_urns(stack), on_output=_quiet)
+    assert drift.change_summary.get(auto.OpType.DELETE) == 1, drift.change_summary
+    stack.refresh(on_output=_quiet)
+    deployment.up(a.stack)
+    clean = stack.preview_refresh(on_output=_quiet)
+    assert set(clean.change_summary) <= {auto.OpType.SAME}, clean.change_summary
+
+
+def _b64(segment: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
