@@ -15,6 +15,7 @@ import httpx2
 import hvac
 import psycopg
 import pytest
+from hvac.exceptions import Forbidden
 from minio import Minio
 from minio.error import S3Error
 from psycopg import sql
@@ -119,7 +120,7 @@ def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> No
         _token_for(backends, f"workspace-{g.tenant}--{g.slug}"),
     )
     a_db = _vault_read(backends, a_token, f"{a.vault_prefix}/database")
-    with pytest.raises(hvac.exceptions.Forbidden):
+    with pytest.raises(Forbidden):
         _vault_read(backends, a_token, f"{g.vault_prefix}/database")
 
     # PostgreSQL: both workspace schemas share falcone_tenants; each executor reaches only its own.
