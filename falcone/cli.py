@@ -6,6 +6,8 @@ import os
 import shlex
 import sys
 import time
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +19,10 @@ from falcone.errors import SetupError
 app = typer.Typer(help="Falcone: multi-tenant BaaS on Pulumi stacks.", no_args_is_help=True)
 toolchain_app = typer.Typer(help="The Pulumi CLI and provider plugins, built from Go modules.", no_args_is_help=True)
 app.add_typer(toolchain_app, name="toolchain")
+stacks_app = typer.Typer(
+    help="Preview and drift detection of the platform/tenant/workspace stacks.", no_args_is_help=True
+)
+app.add_typer(stacks_app, name="stacks")
 demo_app = typer.Typer(help="The demo stack: one resource per provider on the local platform.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 console = Console(stderr=True)
@@ -90,3 +96,58 @@ def demo_destroy() -> None:
     from falcone import demo
 
     demo.destroy(on_output=lambda line: print(line, end="" if line.endswith("\n") else "\n"))
+
+
+def _backend(backend: Path | None) -> Path:
+    from falcone import demo
+
+    return backend or demo.state_dir()
+
+
+BackendOption = Annotated[
+    Path | None, typer.Option(help="File backend directory (default: the local platform's .data/pulumi-state).")
+]
+StacksArgument = Annotated[list[str] | None, typer.Argument(help="Stacks to check (default: every stack).")]
+ReportOption = Annotated[Path | None, typer.Option(help="Also write the results as JSON to this file.")]
+
+
+def _run_checks(kind: str, stacks: list[str] | None, backend: Path | None, report: Path | None) -> None:
+    from falcone import drift
+
+    backend_dir = _backend(backend)
+    names = stacks or drift.list_stacks(backend_dir)
+    if not names:
+        console.print(f"no stacks in {backend_dir}")
+        raise typer.Exit(0)
+    check = drift.check if kind == "drift" else drift.preview
+    reports = []
+    for name in names:
+        console.print(f"[cyan]{kind}[/] {name} …")
+        reports.append(check(name, backend_dir))
+    table = Table("stack", "status", "resource", "operation", "properties", title=f"{kind} ({backend_dir})")
+    colours = {"Ready": "green", "Drifted": "yellow", "Failed": "red"}
+    for result in reports:
+        status = f"[{colours[result.status.value]}]{result.status.value}[/]"
+        if not result.changes:
+            table.add_row(result.stack, status, result.error.splitlines()[-1] if result.error else "", "", "")
+        for change in result.changes:
+            table.add_row(
+                result.stack, status, change.urn.split("::")[-1], change.operation, ", ".join(change.properties)
+            )
+    Console().print(table)
+    if report:
+        drift.write_report(reports, report)
+        console.print(f"report: {report}")
+    raise typer.Exit(drift.exit_code(reports))
+
+
+@stacks_app.command("drift")
+def stacks_drift(stacks: StacksArgument = None, backend: BackendOption = None, report: ReportOption = None) -> None:
+    """Refresh-preview each stack (nothing is changed): Ready / Drifted / Failed; exit 1 on drift, 2 on failure."""
+    _run_checks("drift", stacks, backend, report)
+
+
+@stacks_app.command("preview")
+def stacks_preview(stacks: StacksArgument = None, backend: BackendOption = None, report: ReportOption = None) -> None:
+    """Preview each stack against its program and config: what `up` would change; exit 1 if anything would."""
+    _run_checks("preview", stacks, backend, report)

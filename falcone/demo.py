@@ -36,10 +36,16 @@ def _stack() -> auto.Stack:
 
 def up(on_output: Callable[[str], None]) -> dict[str, Any]:
     stack = _stack()
-    result = stack.up(on_output=on_output, color="always")
+    result = (
+        pulumi_runner.refresh_and_up(stack, on_output=on_output) if _has_state(stack) else stack.up(on_output=on_output)
+    )
     return {name: output.value for name, output in result.outputs.items()}
 
 
 def destroy(on_output: Callable[[str], None]) -> None:
     stack = _stack()
     stack.destroy(on_output=on_output, color="always")
+
+
+def _has_state(stack: auto.Stack) -> bool:
+    return bool((stack.export_stack().deployment or {}).get("resources"))

@@ -40,8 +40,10 @@ def _command() -> auto.PulumiCommand:
     return auto.PulumiCommand(root=str(toolchain.install_dir))
 
 
-def project_stack(stack_name: str, backend_dir: Path) -> auto.Stack:
-    """A stack of the repository's project: the very program `pulumi up` runs by hand."""
+def project_stack(stack_name: str, backend_dir: Path, *, create: bool = True) -> auto.Stack:
+    """A stack of the repository's project: the very program `pulumi up` runs by hand.
+
+    With `create=False` a missing stack raises `auto.errors.StackNotFoundError` instead of being created."""
     toolchain = toolchain_module.load()
     options = auto.LocalWorkspaceOptions(
         work_dir=str(toolchain_module.REPO_ROOT),
@@ -50,6 +52,8 @@ def project_stack(stack_name: str, backend_dir: Path) -> auto.Stack:
         secrets_provider="passphrase",
         pulumi_command=_command(),
     )
+    if not create:
+        return auto.select_stack(stack_name, work_dir=str(toolchain_module.REPO_ROOT), opts=options)
     return auto.create_or_select_stack(stack_name, work_dir=str(toolchain_module.REPO_ROOT), opts=options)
 
 
@@ -74,3 +78,10 @@ def render_only_urns(stack: auto.Stack) -> list[str]:
         if r["type"] == "pulumi:providers:kubernetes" and r.get("inputs", {}).get("renderYamlToDirectory")
     }
     return [r["urn"] for r in resources if r.get("provider") in rendering]
+
+
+def refresh_and_up(stack: auto.Stack, on_output: auto.OnOutput | None = None) -> auto.UpResult:
+    """Bring the servers back to the program: refresh the state from the servers (so out-of-band changes are
+    seen), then `up` repairs them. Render-only resources are not refreshed (there is nothing to read)."""
+    stack.refresh(exclude=render_only_urns(stack), on_output=on_output)
+    return stack.up(on_output=on_output)
