@@ -20,6 +20,7 @@ from minio import Minio
 from minio.error import S3Error
 from psycopg import sql
 from pulumi import automation as auto
+from pymongo import MongoClient
 
 from components.connections import Backends
 from falcone import pulumi_runner
@@ -51,6 +52,16 @@ class Deployment:
         self.stacks[name] = stack
         return stack
 
+    def destroy_all(self) -> None:
+        # workspaces, then tenants, then the platform: the reverse of creation
+        for prefix in ("workspace-", "tenant-", "platform"):
+            for name, stack in list(self.stacks.items()):
+                if name.startswith(prefix):
+                    stack.destroy(on_output=_quiet)
+                    stack.workspace.remove_stack(name)
+                    (Path(stack.workspace.work_dir) / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+                    del self.stacks[name]
+
     def up(self, name: str) -> dict[str, Any]:
         result = self.stacks[name].up(on_output=_quiet)
         return {key: output.value for key, output in result.outputs.items()}
@@ -64,13 +75,7 @@ def deployment(toolchain: Toolchain, backends: Backends, backend_dir: Path, tmp_
     try:
         yield deployed
     finally:
-        # workspaces, then tenants, then the platform: the reverse of creation
-        for prefix in ("workspace-", "tenant-", "platform"):
-            for name, stack in list(deployed.stacks.items()):
-                if name.startswith(prefix):
-                    stack.destroy(on_output=_quiet)
-                    stack.workspace.remove_stack(name)
-                    (Path(stack.workspace.work_dir) / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+        deployed.destroy_all()
 
 
 def _vault_read(backends: Backends, token: str, path: str) -> dict[str, Any]:
@@ -183,8 +188,53 @@ def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> No
     assert drift.change_summary.get(auto.OpType.DELETE) == 1, drift.change_summary
     stack.refresh(on_output=_quiet)
     deployment.up(a.stack)
-    clean = stack.preview_refresh(on_output=_quiet)
+    clean = stack.preview_refresh(exclude=pulumi_runner.render_only_urns(stack), on_output=_quiet)
     assert set(clean.change_summary) <= {auto.OpType.SAME}, clean.change_summary
+
+    # Plan change starter -> growth: an update of the tenant's stacks; the workspace gains Kafka and Mongo.
+    deployment.stacks[starter.stack].set_config("falcone:plan", auto.ConfigValue("growth"))
+    assert deployment.up(starter.stack)["plan"] == "growth"
+    upgraded = deployment.up(a.stack)
+    assert upgraded["topics"] == [a.topic("events")]
+    assert upgraded["mongoDatabase"] == a.mongo_database
+
+    # Destroy leaves nothing behind on any server.
+    deployment.destroy_all()
+    _assert_gone(backends, run, [a, g], [starter, growth])
+
+
+def _assert_gone(backends: Backends, run: str, workspaces: list[WorkspaceNames], tenants: list[TenantNames]) -> None:
+    assert backends.postgres is not None
+    assert backends.keycloak is not None
+    assert backends.minio is not None
+    assert backends.mongo is not None
+    assert backends.vault is not None
+    with psycopg.connect(backends.postgres.dsn) as admin:
+        for names in workspaces:
+            assert (
+                admin.execute("SELECT 1 FROM pg_roles WHERE rolname LIKE %s", (names.schema + "%",)).fetchone() is None
+            )
+        assert admin.execute("SELECT 1 FROM pg_database WHERE datname = 'falcone_tenants'").fetchone() is None
+        assert admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'platform_runtime'").fetchone() is None
+    for realm in [f"plat-{run}", *(t.realm for t in tenants)]:
+        status = httpx2.get(f"{backends.keycloak.url}/realms/{realm}/.well-known/openid-configuration").status_code
+        assert status == 404, realm
+    storage = Minio(
+        backends.minio.endpoint_url.split("://", 1)[1],
+        backends.minio.access_key,
+        backends.minio.secret_key,
+        secure=False,
+    )
+    assert not storage.bucket_exists(f"flc-shared-{run}")
+    for names in workspaces:
+        assert not storage.bucket_exists(names.bucket)
+    mongo: MongoClient[dict[str, Any]]
+    with MongoClient(backends.mongo.uri) as mongo:
+        assert not {names.mongo_database for names in workspaces} & set(mongo.list_database_names())
+    system: Any = hvac.Client(url=backends.vault.address, token=backends.vault.token).sys
+    policies = set(system.list_acl_policies()["data"]["keys"])
+    assert not {f"tenant-{t.slug}" for t in tenants} & policies
+    assert not {f"workspace-{w.tenant}--{w.slug}" for w in workspaces} & policies
 
 
 def _b64(segment: str) -> bytes:
