@@ -151,3 +151,20 @@ def stacks_drift(stacks: StacksArgument = None, backend: BackendOption = None, r
 def stacks_preview(stacks: StacksArgument = None, backend: BackendOption = None, report: ReportOption = None) -> None:
     """Preview each stack against its program and config: what `up` would change; exit 1 if anything would."""
     _run_checks("preview", stacks, backend, report)
+
+
+@app.command("backends")
+def backends() -> None:
+    """Print the running local platform's admin connections as the stacks' `falcone:backends` JSON (a secret:
+    pulumi config set --secret falcone:backends "$(.venv/bin/python -m falcone backends)")."""
+    import json
+
+    from falcone.platform_config import backends_from_endpoints
+    from localplatform import endpoints
+
+    try:
+        running = endpoints.load()
+    except FileNotFoundError:
+        console.print("[red]the local platform is not running[/]; start it: scripts/platform start")
+        raise typer.Exit(1) from None
+    sys.stdout.write(json.dumps(backends_from_endpoints(running).to_config()) + "\n")
