@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,7 @@ def _stack() -> auto.Stack:
         raise SystemExit("the local platform is not running; start it: scripts/platform start") from None
     stack = pulumi_runner.project_stack(STACK, state_dir())
     backends = backends_from_endpoints(running)
-    stack.set_config("falcone:backends", auto.ConfigValue(json.dumps(backends.to_config()), secret=True))
-    stack.set_config("falcone:renderDir", auto.ConfigValue(str(settings.data_dir / "rendered" / STACK)))
+    pulumi_runner.configure(stack, backends, renderDir=str(settings.data_dir / "rendered" / STACK))
     return stack
 
 

@@ -7,12 +7,14 @@ for tiny single-provider stacks.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
 from pulumi import automation as auto
 
+from components.connections import Backends
 from falcone import toolchain as toolchain_module
 
 PROJECT_NAME = "falcone"
@@ -85,3 +87,10 @@ def refresh_and_up(stack: auto.Stack, on_output: auto.OnOutput | None = None) ->
     seen), then `up` repairs them. Render-only resources are not refreshed (there is nothing to read)."""
     stack.refresh(exclude=render_only_urns(stack), on_output=on_output)
     return stack.up(on_output=on_output)
+
+
+def configure(stack: auto.Stack, backends: Backends, **settings: str) -> None:
+    """Set a stack's `falcone:backends` (secret) and other `falcone:*` settings (camelCase keys)."""
+    stack.set_config("falcone:backends", auto.ConfigValue(json.dumps(backends.to_config()), secret=True))
+    for key, value in settings.items():
+        stack.set_config(f"falcone:{key}", auto.ConfigValue(value))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -35,8 +34,7 @@ def test_demo_stack_up_is_clean_on_refresh_and_destroys_everything(
     assert backends.postgres is not None
     name = f"demo-{uuid4().hex[:6]}"
     stack = pulumi_runner.project_stack(name, backend_dir)
-    stack.set_config("falcone:backends", auto.ConfigValue(json.dumps(backends.to_config()), secret=True))
-    stack.set_config("falcone:renderDir", auto.ConfigValue(str(tmp_path / "rendered")))
+    pulumi_runner.configure(stack, backends, renderDir=str(tmp_path / "rendered"))
     snake = f"falcone_{name}".replace("-", "_")
     try:
         outputs = stack.up(on_output=_quiet).outputs

@@ -10,7 +10,6 @@ from uuid import uuid4
 
 import psycopg
 import pytest
-from pulumi import automation as auto
 
 from components.connections import Backends
 from falcone import pulumi_runner
@@ -37,8 +36,7 @@ def test_drift_names_the_resource_and_property_and_fails_until_repaired(
     assert backends.postgres is not None
     name = f"demo-{uuid4().hex[:6]}"
     stack = pulumi_runner.project_stack(name, backend_dir)
-    stack.set_config("falcone:backends", auto.ConfigValue(json.dumps(backends.to_config()), secret=True))
-    stack.set_config("falcone:renderDir", auto.ConfigValue(str(tmp_path / "rendered")))
+    pulumi_runner.configure(stack, backends, renderDir=str(tmp_path / "rendered"))
     report = tmp_path / "drift.json"
     try:
         stack.up(on_output=lambda _line: None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,7 @@ pytestmark = [pytest.mark.toolchain, pytest.mark.platform]
 def _preview_error(stack_name: str, backend_dir: Path, backends: Backends, **config: str) -> str:
     stack = pulumi_runner.project_stack(stack_name, backend_dir)
     try:
-        stack.set_config("falcone:backends", auto.ConfigValue(json.dumps(backends.to_config()), secret=True))
-        for key, value in config.items():
-            stack.set_config(f"falcone:{key}", auto.ConfigValue(value))
+        pulumi_runner.configure(stack, backends, **config)
         with pytest.raises(auto.errors.CommandError) as caught:
             stack.preview(on_output=lambda _line: None)
         resources = (stack.export_stack().deployment or {}).get("resources", [])

@@ -44,11 +44,9 @@ class Deployment:
 
     def stack(self, name: str, **config: str) -> auto.Stack:
         stack = pulumi_runner.project_stack(name, self.backend_dir)
-        stack.set_config("falcone:backends", auto.ConfigValue(json.dumps(self.backends.to_config()), secret=True))
-        stack.set_config("falcone:kafkaRevokeOnly", auto.ConfigValue("true"))
-        stack.set_config("falcone:renderDir", auto.ConfigValue(str(self.render_dir / name)))
-        for key, value in config.items():
-            stack.set_config(f"falcone:{key}", auto.ConfigValue(value))
+        pulumi_runner.configure(
+            stack, self.backends, kafkaRevokeOnly="true", renderDir=str(self.render_dir / name), **config
+        )
         self.stacks[name] = stack
         return stack
 
