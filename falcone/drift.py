@@ -73,8 +73,11 @@ def _changes(events: list[auto.EngineEvent]) -> list[ResourceChange]:
             continue
         old: Mapping[str, Any] = (metadata.old.outputs or metadata.old.inputs or {}) if metadata.old else {}
         new: Mapping[str, Any] = (metadata.new.outputs or metadata.new.inputs or {}) if metadata.new else {}
-        properties = {key for key in set(old) | set(new) if key not in _INTERNAL and old.get(key) != new.get(key)}
-        properties |= set(metadata.diffs or [])
+        if metadata.op is auto.OpType.DELETE:
+            properties: set[str] = set()  # the whole resource is gone
+        else:
+            properties = {key for key in set(old) | set(new) if key not in _INTERNAL and old.get(key) != new.get(key)}
+            properties |= set(metadata.diffs or [])
         changes.append(ResourceChange(metadata.urn, metadata.type, str(metadata.op.value), sorted(properties)))
     return changes
 

@@ -3,6 +3,7 @@ through the project's program (the same one `pulumi up` runs), checked on the se
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from collections.abc import Iterator
@@ -15,15 +16,21 @@ import httpx2
 import hvac
 import psycopg
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import TopicAuthorizationFailedError
 from hvac.exceptions import Forbidden
-from minio import Minio
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
+from minio import Minio, MinioAdmin
+from minio.credentials.providers import StaticProvider
 from minio.error import S3Error
 from psycopg import sql
 from pulumi import automation as auto
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.errors import OperationFailure
 
 from components.connections import Backends
-from falcone import pulumi_runner
+from falcone import drift, pulumi_runner
 from falcone.naming import TenantNames, WorkspaceNames
 from falcone.toolchain import Toolchain
 
@@ -108,10 +115,17 @@ def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> No
     assert growth_out["realm"] == growth.realm
     assert (deployment.render_dir / growth.stack).exists()
 
-    a, g = starter.workspace("prod"), growth.workspace("prod")
-    for names in (a, g):
+    a, a2, g, g2 = (
+        starter.workspace("prod"),
+        starter.workspace("dev"),
+        growth.workspace("prod"),
+        growth.workspace("dev"),
+    )
+    for names in (a, a2, g, g2):
         deployment.stack(names.stack, tables='["todos"]', serviceAccounts='["backend"]')
     a_out, g_out = deployment.up(a.stack), deployment.up(g.stack)
+    deployment.up(a2.stack)
+    deployment.up(g2.stack)
     assert "topics" not in a_out  # starter has no kafka capability
     assert g_out["topics"] == [g.topic("events")]
     assert g_out["bucket"] == g.bucket
@@ -176,18 +190,35 @@ def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> No
     with pytest.raises(S3Error, match="AccessDenied"):
         client.put_object(f"flc-shared-{run}", f"{a.object_prefix}x.txt", io.BytesIO(b"x"), 1)
 
-    # Drift: an RLS policy dropped out of band is found by a refresh preview and repaired by `up`.
-    with psycopg.connect(
-        psycopg.conninfo.make_conninfo(backends.postgres.dsn, dbname="falcone_tenants"), autocommit=True
-    ) as admin:
-        admin.execute(sql.SQL("DROP POLICY tenant_isolation ON {}.todos").format(sql.Identifier(a.schema)))
-    stack = deployment.stacks[a.stack]
-    drift = stack.preview_refresh(exclude=pulumi_runner.render_only_urns(stack), on_output=_quiet)
-    assert drift.change_summary.get(auto.OpType.DELETE) == 1, drift.change_summary
-    stack.refresh(on_output=_quiet)
-    deployment.up(a.stack)
-    clean = stack.preview_refresh(exclude=pulumi_runner.render_only_urns(stack), on_output=_quiet)
-    assert set(clean.change_summary) <= {auto.OpType.SAME}, clean.change_summary
+    # Kafka and Mongo: the growth tenant's two workspaces cannot reach each other's topics or database.
+    g_events, g2_events = (
+        _vault_read(backends, g_token, f"{g.vault_prefix}/events"),
+        _vault_read(backends, _token_for(backends, f"workspace-{g2.tenant}--{g2.slug}"), f"{g2.vault_prefix}/events"),
+    )
+    asyncio.run(_kafka_isolation(backends, g, g_events, g2))
+    g_docs = _vault_read(backends, g_token, f"{g.vault_prefix}/documents")
+    asyncio.run(_mongo_isolation(backends, g, g_docs, g2))
+    _ = g2_events
+
+    # Drift of every kind, out of band, named by `falcone stacks drift` (resource and property), then repaired.
+    _drift_everything(backends, growth, g)
+    reports = {name: drift.check(name, deployment.backend_dir) for name in (growth.stack, g.stack)}
+    found = {
+        (c.urn.split("::")[-1], c.operation, tuple(c.properties)) for report in reports.values() for c in report.changes
+    }
+    assert all(report.status is drift.Status.DRIFTED for report in reports.values()), reports
+    expected = {
+        ("identity-realm", "update", ("brute_force_protected",)),
+        ("database-usage-runtime", "update", ("privileges",)),
+        ("topics-topic-events", "update", ("config",)),
+        ("storage-policy", "delete", ()),
+        ("secrets-policy", "update", ("policy",)),
+        ("database-policy-todos", "delete", ()),
+    }
+    assert expected <= found, found
+    for name in (growth.stack, g.stack):
+        pulumi_runner.refresh_and_up(deployment.stacks[name], on_output=_quiet)
+        assert drift.check(name, deployment.backend_dir).status is drift.Status.READY
 
     # Plan change starter -> growth: an update of the tenant's stacks; the workspace gains Kafka and Mongo.
     deployment.stacks[starter.stack].set_config("falcone:plan", auto.ConfigValue("growth"))
@@ -198,7 +229,105 @@ def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> No
 
     # Destroy leaves nothing behind on any server.
     deployment.destroy_all()
-    _assert_gone(backends, run, [a, g], [starter, growth])
+    _assert_gone(backends, run, [a, a2, g, g2], [starter, growth])
+
+
+async def _kafka_isolation(
+    backends: Backends, own: WorkspaceNames, credentials: dict[str, Any], other: WorkspaceNames
+) -> None:
+    assert backends.kafka is not None
+    sasl = {
+        "bootstrap_servers": backends.kafka.bootstrap_servers,
+        "security_protocol": backends.kafka.security_protocol,
+        "sasl_mechanism": backends.kafka.sasl_mechanism,
+        "sasl_plain_username": credentials["principal"],
+        "sasl_plain_password": credentials["password"],
+        "request_timeout_ms": 15_000,
+    }
+    producer = AIOKafkaProducer(**sasl)
+    await producer.start()
+    try:
+        await producer.send_and_wait(own.topic("events"), b"ok")  # positive control
+        with pytest.raises(TopicAuthorizationFailedError):
+            await producer.send_and_wait(other.topic("events"), b"intrusion")
+    finally:
+        await producer.stop()
+
+
+async def _mongo_isolation(
+    backends: Backends, own: WorkspaceNames, credentials: dict[str, Any], other: WorkspaceNames
+) -> None:
+    assert backends.mongo is not None
+    host = backends.mongo.uri.split("@", 1)[1].split("/", 1)[0]
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        f"mongodb://{credentials['user']}:{credentials['password']}@{host}/?authSource={credentials['database']}"
+    )
+    try:
+        await client[own.mongo_database]["items"].insert_one({"x": 1})  # positive control
+        with pytest.raises(OperationFailure):
+            await client[other.mongo_database]["items"].find_one({})
+    finally:
+        await client.close()
+
+
+def _drift_everything(backends: Backends, tenant: TenantNames, names: WorkspaceNames) -> None:
+    assert backends.postgres is not None
+    assert backends.keycloak is not None
+    assert backends.kafka is not None
+    assert backends.minio is not None
+    assert backends.vault is not None
+    database = psycopg.conninfo.make_conninfo(backends.postgres.dsn, dbname="falcone_tenants")
+    with psycopg.connect(database, autocommit=True) as admin:
+        schema, runtime = sql.Identifier(names.schema), sql.Identifier(names.db_role("runtime"))
+        admin.execute(sql.SQL("REVOKE USAGE ON SCHEMA {} FROM {}").format(schema, runtime))  # a grant dropped
+        admin.execute(sql.SQL("DROP POLICY tenant_isolation ON {}.todos").format(schema))  # an RLS policy dropped
+    keycloak = backends.keycloak
+    token = httpx2.post(
+        f"{keycloak.url}/realms/master/protocol/openid-connect/token",
+        data={
+            "grant_type": "password",
+            "client_id": "admin-cli",
+            "username": keycloak.admin_user,
+            "password": keycloak.admin_password,
+        },
+    ).json()["access_token"]
+    edited = httpx2.put(  # a realm setting edited
+        f"{keycloak.url}/admin/realms/{tenant.realm}",
+        json={"bruteForceProtected": False},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert edited.status_code == 204
+    kafka_admin = KafkaAdminClient(
+        bootstrap_servers=backends.kafka.bootstrap_servers,
+        security_protocol=backends.kafka.security_protocol,
+        sasl_mechanism=backends.kafka.sasl_mechanism,
+        sasl_plain_username=backends.kafka.admin_user,
+        sasl_plain_password=backends.kafka.admin_password,
+    )
+    try:  # a topic config changed
+        kafka_admin.alter_configs(
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC,
+                    names.topic("events"),
+                    configs={"retention.ms": "1000", "cleanup.policy": "delete"},
+                )
+            ]
+        )
+    finally:
+        kafka_admin.close()
+    minio_admin = MinioAdmin(
+        endpoint=backends.minio.endpoint_url.split("://", 1)[1],
+        credentials=StaticProvider(backends.minio.access_key, backends.minio.secret_key),
+        secure=False,
+    )
+    policy = f"{names.storage_user}-rw"  # a bucket policy deleted (detached first: MinIO refuses otherwise)
+    minio_admin.detach_policy([policy], user=names.storage_user)
+    minio_admin.policy_remove(policy)
+    system: Any = hvac.Client(url=backends.vault.address, token=backends.vault.token).sys
+    system.create_or_update_policy(  # a Vault policy widened
+        name=f"workspace-{names.tenant}--{names.slug}", policy='path "secret/data/*" { capabilities = ["read"] }'
+    )
 
 
 def _assert_gone(backends: Backends, run: str, workspaces: list[WorkspaceNames], tenants: list[TenantNames]) -> None:
