@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 
 from components.connections import Backends, KafkaConnection
-from components.workspace_topics import WorkspaceTopics, WorkspaceTopicsArgs
+from components.workspace_topics import AuditTopic, AuditTopicArgs, WorkspaceTopics, WorkspaceTopicsArgs
 from falcone import pulumi_runner
 from falcone.naming import WorkspaceNames
 from falcone.toolchain import Toolchain
@@ -50,6 +50,14 @@ def test_topics_sized_by_plan_and_acls_on_the_workspace_prefix_only() -> None:
         assert acl.inputs["pattern_type"] == "prefixed"
         assert acl.inputs["permission"] == "allow"
         assert acl.inputs["resource_type"] in {"topic", "group"}
+
+
+def test_audit_topic_is_the_platforms_with_long_retention() -> None:
+    registered = run(lambda: AuditTopic("audit", AuditTopicArgs(connection=CONNECTION)).name)
+    topic = registered.named("audit-topic").inputs
+    assert topic["name"] == "falcone.platform.audit"
+    assert int(topic["config"]["retention.ms"]) >= 7 * 86_400_000
+    assert not registered.matching(lambda r: "acl" in r.name)  # only the platform's super users use it
 
 
 def _sasl(connection: KafkaConnection, user: str, password: str) -> dict[str, Any]:
