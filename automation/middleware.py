@@ -1,0 +1,94 @@
+"""Pure-ASGI middleware: correlation ids (accepted or generated, echoed, available to handlers and logs) and a
+request body size limit enforced while reading, so an oversized body is refused without being buffered."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uuid_utils.compat import uuid7
+
+HEADER = "x-correlation-id"
+# Accepted as given when it looks like an id; anything else is replaced (it ends up in logs and audit events).
+ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def correlation_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("correlation_id", ""))
+
+
+class CorrelationIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(HEADER.encode(), b"").decode("latin-1")
+        value = given if ACCEPTABLE.fullmatch(given) else str(uuid7())
+        scope.setdefault("state", {})["correlation_id"] = value
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (HEADER.encode(), value.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": "Content Too Large",
+            "status": 413,
+            "detail": f"the request body is larger than {self.max_bytes} bytes",
+            "instance": scope.get("path", ""),
+            "correlation_id": scope.get("state", {}).get("correlation_id", ""),
+        }
+        payload = json.dumps(body).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+class _TooLarge(Exception):  # noqa: N818
+    pass

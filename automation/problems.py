@@ -1,0 +1,80 @@
+"""RFC 9457 problem details (`application/problem+json`) for every error the service answers.
+
+Handlers cover our own `Problem` exceptions, FastAPI's validation errors (422, naming each offending field),
+Starlette's HTTP errors (404, 405, …) and anything unexpected (500 without internals, with the correlation id
+so the log line can be found).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from automation.middleware import correlation_id
+
+MEDIA_TYPE = "application/problem+json"
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class Problem(Exception):  # noqa: N818 (it is rendered as a problem, not raised as an error class name)
+    def __init__(self, status: int, detail: str, *, type_: str = "about:blank", **extensions: Any) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.type, self.extensions = status, detail, type_, extensions
+
+
+def problem_response(
+    request: Request, status: int, detail: str, type_: str = "about:blank", **extensions: Any
+) -> JSONResponse:
+    body = {
+        "type": type_,
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "correlation_id": correlation_id(request),
+        **extensions,
+    }
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, error: Problem) -> JSONResponse:
+        return problem_response(request, error.status, error.detail, error.type, **error.extensions)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "location": [str(part) for part in item.get("loc", ())],
+                "message": item.get("msg", ""),
+                "type": item.get("type", ""),
+            }
+            for item in error.errors()
+        ]
+        return problem_response(request, 422, "the request does not match the API", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem_response(request, error.status_code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, _error: Exception) -> JSONResponse:
+        return problem_response(request, 500, "an unexpected error occurred; quote the correlation id to support")
