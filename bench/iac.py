@@ -58,7 +58,7 @@ def dynamic_resources(stack: auto.Stack, backend: Path) -> list[tuple[Any, dict[
     """(provider, inputs) of every dynamic resource, in dependency (creation) order, secrets decrypted."""
     exported = subprocess.run(
         [str(toolchain.load().pulumi), "stack", "export", "--show-secrets", "--stack", stack.name],
-        cwd=toolchain.REPO_ROOT,
+        cwd=Path(stack.workspace.work_dir),
         env={**os.environ, **pulumi_runner.stack_env(backend)},
         capture_output=True,
         text=True,
@@ -107,7 +107,7 @@ def main() -> int:
         stacks: list[auto.Stack] = []
 
         def stack(name: str, **settings: str) -> auto.Stack:
-            created = pulumi_runner.project_stack(name, backend)
+            created = pulumi_runner.project_stack(name, backend, work_dir=Path(directory) / "project")
             pulumi_runner.configure(created, backends, kafkaRevokeOnly="true", renderDir=str(render / name), **settings)
             stacks.append(created)
             return created
@@ -145,7 +145,6 @@ def main() -> int:
             for created in reversed(stacks):
                 created.destroy(on_output=lambda _line: None)
                 created.workspace.remove_stack(created.name)
-                (toolchain.REPO_ROOT / f"Pulumi.{created.name}.yaml").unlink(missing_ok=True)
     pulumi_total = results["tenant up"] + results["workspace up"]
     floor_total = results["tenant floor create"] + results["workspace floor create"]
     print(

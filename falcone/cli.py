@@ -109,13 +109,18 @@ BackendOption = Annotated[
 ]
 StacksArgument = Annotated[list[str] | None, typer.Argument(help="Stacks to check (default: every stack).")]
 ReportOption = Annotated[Path | None, typer.Option(help="Also write the results as JSON to this file.")]
+WorkDirOption = Annotated[
+    Path | None, typer.Option(help="Project directory holding the stacks' config files (default: the repository).")
+]
 
 
-def _run_checks(kind: str, stacks: list[str] | None, backend: Path | None, report: Path | None) -> None:
+def _run_checks(
+    kind: str, stacks: list[str] | None, backend: Path | None, report: Path | None, work_dir: Path | None
+) -> None:
     from falcone import drift
 
     backend_dir = _backend(backend)
-    names = stacks or drift.list_stacks(backend_dir)
+    names = stacks or drift.list_stacks(backend_dir, work_dir)
     if not names:
         console.print(f"no stacks in {backend_dir}")
         raise typer.Exit(0)
@@ -123,7 +128,7 @@ def _run_checks(kind: str, stacks: list[str] | None, backend: Path | None, repor
     reports = []
     for name in names:
         console.print(f"[cyan]{kind}[/] {name} …")
-        reports.append(check(name, backend_dir))
+        reports.append(check(name, backend_dir, None, work_dir))
     table = Table("stack", "status", "resource", "operation", "properties", title=f"{kind} ({backend_dir})")
     colours = {"Ready": "green", "Drifted": "yellow", "Failed": "red"}
     for result in reports:
@@ -142,15 +147,25 @@ def _run_checks(kind: str, stacks: list[str] | None, backend: Path | None, repor
 
 
 @stacks_app.command("drift")
-def stacks_drift(stacks: StacksArgument = None, backend: BackendOption = None, report: ReportOption = None) -> None:
+def stacks_drift(
+    stacks: StacksArgument = None,
+    backend: BackendOption = None,
+    report: ReportOption = None,
+    work_dir: WorkDirOption = None,
+) -> None:
     """Refresh-preview each stack (nothing is changed): Ready / Drifted / Failed; exit 1 on drift, 2 on failure."""
-    _run_checks("drift", stacks, backend, report)
+    _run_checks("drift", stacks, backend, report, work_dir)
 
 
 @stacks_app.command("preview")
-def stacks_preview(stacks: StacksArgument = None, backend: BackendOption = None, report: ReportOption = None) -> None:
+def stacks_preview(
+    stacks: StacksArgument = None,
+    backend: BackendOption = None,
+    report: ReportOption = None,
+    work_dir: WorkDirOption = None,
+) -> None:
     """Preview each stack against its program and config: what `up` would change; exit 1 if anything would."""
-    _run_checks("preview", stacks, backend, report)
+    _run_checks("preview", stacks, backend, report, work_dir)
 
 
 @app.command("backends")

@@ -43,9 +43,9 @@ class StackReport:
     error: str = ""
 
 
-def list_stacks(backend_dir: Path) -> list[str]:
+def list_stacks(backend_dir: Path, work_dir: Path | None = None) -> list[str]:
     workspace = auto.LocalWorkspace(
-        work_dir=str(toolchain.REPO_ROOT),
+        work_dir=str(pulumi_runner.project_dir(work_dir) if work_dir else toolchain.REPO_ROOT),
         pulumi_home=str(toolchain.load().pulumi_home),
         env_vars=pulumi_runner.stack_env(backend_dir),
         pulumi_command=auto.PulumiCommand(root=str(toolchain.load().install_dir)),
@@ -86,10 +86,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def check(stack_name: str, backend_dir: Path, on_output: Callable[[str], None] | None = None) -> StackReport:
+def check(
+    stack_name: str,
+    backend_dir: Path,
+    on_output: Callable[[str], None] | None = None,
+    work_dir: Path | None = None,
+) -> StackReport:
     events: list[auto.EngineEvent] = []
     try:
-        stack = pulumi_runner.project_stack(stack_name, backend_dir, create=False)
+        stack = pulumi_runner.project_stack(stack_name, backend_dir, create=False, work_dir=work_dir)
         stack.preview_refresh(
             exclude=pulumi_runner.render_only_urns(stack),
             on_event=events.append,
@@ -101,11 +106,16 @@ def check(stack_name: str, backend_dir: Path, on_output: Callable[[str], None] |
     return StackReport(stack_name, Status.DRIFTED if changes else Status.READY, _now(), changes)
 
 
-def preview(stack_name: str, backend_dir: Path, on_output: Callable[[str], None] | None = None) -> StackReport:
+def preview(
+    stack_name: str,
+    backend_dir: Path,
+    on_output: Callable[[str], None] | None = None,
+    work_dir: Path | None = None,
+) -> StackReport:
     """What `up` would do now (no effect): each planned change is reported like drift."""
     events: list[auto.EngineEvent] = []
     try:
-        stack = pulumi_runner.project_stack(stack_name, backend_dir, create=False)
+        stack = pulumi_runner.project_stack(stack_name, backend_dir, create=False, work_dir=work_dir)
         stack.preview(on_event=events.append, on_output=on_output)
     except auto.errors.CommandError as error:
         return StackReport(stack_name, Status.FAILED, _now(), error=str(error).strip()[-2000:])

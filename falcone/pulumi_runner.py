@@ -42,21 +42,45 @@ def _command() -> auto.PulumiCommand:
     return auto.PulumiCommand(root=str(toolchain.install_dir))
 
 
-def project_stack(stack_name: str, backend_dir: Path, *, create: bool = True) -> auto.Stack:
+def project_dir(work_dir: Path) -> Path:
+    """A project directory of its own that runs the repository's program.
+
+    Stack config files (`Pulumi.<stack>.yaml`) live next to `Pulumi.yaml`, so stacks of different backends (the
+    tests', an operator's by-hand ones in the repository root) must not share a directory, or one would read or
+    delete another's config. The directory holds a copy of Pulumi.yaml (with the virtualenv made absolute) and
+    a link to the program's entry point.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    project = (toolchain_module.REPO_ROOT / "Pulumi.yaml").read_text()
+    venv = toolchain_module.REPO_ROOT / ".venv"
+    (work_dir / "Pulumi.yaml").write_text(project.replace("virtualenv: .venv", f"virtualenv: {venv}"))
+    entry = work_dir / "__main__.py"
+    if not entry.is_symlink():
+        entry.unlink(missing_ok=True)
+        entry.symlink_to(toolchain_module.REPO_ROOT / "__main__.py")
+    return work_dir
+
+
+def project_stack(
+    stack_name: str, backend_dir: Path, *, create: bool = True, work_dir: Path | None = None
+) -> auto.Stack:
     """A stack of the repository's project: the very program `pulumi up` runs by hand.
 
-    With `create=False` a missing stack raises `auto.errors.StackNotFoundError` instead of being created."""
+    `work_dir` None runs in the repository root (whose stack config files an operator uses by hand); give
+    anything else its own directory (see `project_dir`). With `create=False` a missing stack raises
+    `auto.errors.StackNotFoundError` instead of being created."""
     toolchain = toolchain_module.load()
+    directory = str(project_dir(work_dir) if work_dir else toolchain_module.REPO_ROOT)
     options = auto.LocalWorkspaceOptions(
-        work_dir=str(toolchain_module.REPO_ROOT),
+        work_dir=directory,
         pulumi_home=str(toolchain.pulumi_home),
         env_vars=stack_env(backend_dir),
         secrets_provider="passphrase",
         pulumi_command=_command(),
     )
     if not create:
-        return auto.select_stack(stack_name, work_dir=str(toolchain_module.REPO_ROOT), opts=options)
-    return auto.create_or_select_stack(stack_name, work_dir=str(toolchain_module.REPO_ROOT), opts=options)
+        return auto.select_stack(stack_name, work_dir=directory, opts=options)
+    return auto.create_or_select_stack(stack_name, work_dir=directory, opts=options)
 
 
 def inline_stack(stack_name: str, program: auto.PulumiFn, backend_dir: Path, project: str) -> auto.Stack:

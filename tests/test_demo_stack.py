@@ -28,12 +28,12 @@ def _quiet(_line: str) -> None:
 
 
 def test_demo_stack_up_is_clean_on_refresh_and_destroys_everything(
-    toolchain: Toolchain, backends: Backends, backend_dir: Path, tmp_path: Path
+    toolchain: Toolchain, backends: Backends, backend_dir: Path, project_dir: Path, tmp_path: Path
 ) -> None:
     _ = toolchain
     assert backends.postgres is not None
     name = f"demo-{uuid4().hex[:6]}"
-    stack = pulumi_runner.project_stack(name, backend_dir)
+    stack = pulumi_runner.project_stack(name, backend_dir, work_dir=project_dir)
     pulumi_runner.configure(stack, backends, renderDir=str(tmp_path / "rendered"))
     snake = f"falcone_{name}".replace("-", "_")
     try:
@@ -62,7 +62,6 @@ def test_demo_stack_up_is_clean_on_refresh_and_destroys_everything(
     finally:
         stack.destroy(on_output=_quiet)
         stack.workspace.remove_stack(name)
-        (Path(stack.workspace.work_dir) / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
     with psycopg.connect(backends.postgres.dsn) as connection:
         assert connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (snake,)).fetchone() is None
     assert httpx2.get(_discovery(backends, name)).status_code == 404

@@ -30,6 +30,12 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    """A project directory of the test's own: its stack config files never touch the repository root's."""
+    return tmp_path / "project"
+
+
+@pytest.fixture
 def backend_dir(tmp_path: Path) -> Path:
     """A file backend of its own for each test: stacks never collide."""
     directory = tmp_path / "pulumi-state"

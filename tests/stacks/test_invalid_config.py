@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.toolchain, pytest.mark.platform]
 
 
 def _preview_error(stack_name: str, backend_dir: Path, backends: Backends, **config: str) -> str:
-    stack = pulumi_runner.project_stack(stack_name, backend_dir)
+    stack = pulumi_runner.project_stack(stack_name, backend_dir, work_dir=backend_dir.parent / "project")
     try:
         pulumi_runner.configure(stack, backends, **config)
         with pytest.raises(auto.errors.CommandError) as caught:
@@ -25,7 +25,6 @@ def _preview_error(stack_name: str, backend_dir: Path, backends: Backends, **con
         return str(caught.value)
     finally:
         stack.workspace.remove_stack(stack_name, force=True)
-        (Path(stack.workspace.work_dir) / f"Pulumi.{stack_name}.yaml").unlink(missing_ok=True)
 
 
 def test_unknown_plan_names_the_key(toolchain: Toolchain, backends: Backends, backend_dir: Path) -> None:

@@ -49,8 +49,12 @@ class Deployment:
     render_dir: Path
     stacks: dict[str, auto.Stack]
 
+    @property
+    def project_dir(self) -> Path:
+        return self.backend_dir.parent / "project"
+
     def stack(self, name: str, **config: str) -> auto.Stack:
-        stack = pulumi_runner.project_stack(name, self.backend_dir)
+        stack = pulumi_runner.project_stack(name, self.backend_dir, work_dir=self.project_dir)
         pulumi_runner.configure(
             stack, self.backends, kafkaRevokeOnly="true", renderDir=str(self.render_dir / name), **config
         )
@@ -64,7 +68,6 @@ class Deployment:
                 if name.startswith(prefix):
                     stack.destroy(on_output=_quiet)
                     stack.workspace.remove_stack(name)
-                    (Path(stack.workspace.work_dir) / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
                     del self.stacks[name]
 
     def up(self, name: str) -> dict[str, Any]:
@@ -202,7 +205,10 @@ def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> No
 
     # Drift of every kind, out of band, named by `falcone stacks drift` (resource and property), then repaired.
     _drift_everything(backends, growth, g)
-    reports = {name: drift.check(name, deployment.backend_dir) for name in (growth.stack, g.stack)}
+    reports = {
+        name: drift.check(name, deployment.backend_dir, None, deployment.project_dir)
+        for name in (growth.stack, g.stack)
+    }
     found = {
         (c.urn.split("::")[-1], c.operation, tuple(c.properties)) for report in reports.values() for c in report.changes
     }
@@ -218,7 +224,7 @@ def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> No
     assert expected <= found, found
     for name in (growth.stack, g.stack):
         pulumi_runner.refresh_and_up(deployment.stacks[name], on_output=_quiet)
-        assert drift.check(name, deployment.backend_dir).status is drift.Status.READY
+        assert drift.check(name, deployment.backend_dir, work_dir=deployment.project_dir).status is drift.Status.READY
 
     # Plan change starter -> growth: an update of the tenant's stacks; the workspace gains Kafka and Mongo.
     deployment.stacks[starter.stack].set_config("falcone:plan", auto.ConfigValue("growth"))
