@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 
 import pulumi
@@ -48,6 +48,13 @@ def secret_inputs(props: dict[str, Any]) -> dict[str, Any]:
         key: pulumi.Output.secret(value) if key in SECRET_OUTPUTS and value is not None else value
         for key, value in props.items()
     }
+
+
+def resource_props(args: Any, connection: pulumi.Input[Any], **extra: Any) -> dict[str, Any]:
+    """A resource's inputs: its args' fields, its server's connection, and `extra` (overrides or outputs to
+    declare), with credentials secret."""
+    connection_props = pulumi.Output.from_input(connection).apply(asdict)
+    return secret_inputs({**shallow_dict(args), **extra, "connection": connection_props})
 
 
 def secret_options(opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:

@@ -40,7 +40,12 @@ from kafka.net.sasl.scram import ScramClient
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.connections import KafkaConnection
-from components.providers.base import Provider, diff_properties, secret_inputs, secret_options, shallow_dict
+from components.providers.base import (
+    Provider,
+    diff_properties,
+    resource_props,
+    secret_options,
+)
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 # SCRAM escapes `,` and `=` in user names; ours never contain them (nor anything else exotic).
@@ -233,7 +238,7 @@ class KafkaTopic(Resource):
     ) -> None:
         _topic_name(args.name)
         _topic_config({"config": args.config})
-        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(TopicProvider(), resource_name, props, secret_options(opts))
 
 
@@ -384,7 +389,7 @@ class KafkaScramUser(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _validated(_USER_NAME, "user name", args.name)
-        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(ScramUserProvider(), resource_name, props, secret_options(opts))
 
 
@@ -511,9 +516,5 @@ class KafkaAcl(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _acl(asdict(args))
-        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(AclProvider(), resource_name, props, secret_options(opts))
-
-
-def _connection_dict(connection: pulumi.Input[KafkaConnection]) -> pulumi.Output[dict[str, str]]:
-    return pulumi.Output.from_input(connection).apply(asdict)

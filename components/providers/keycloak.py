@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +19,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.connections import KeycloakConnection
-from components.providers.base import Provider, diff_properties, secret_inputs, secret_options
+from components.providers.base import Provider, diff_properties, resource_props, secret_options
 
 # Realm, role, client-scope and client names: they end up in URL paths, so only this shape is accepted.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
@@ -134,10 +134,6 @@ def _admin(props: dict[str, Any]) -> _Admin:
         return _admins[key]
 
 
-def _connection_dict(connection: pulumi.Input[KeycloakConnection]) -> pulumi.Output[dict[str, str]]:
-    return pulumi.Output.from_input(connection).apply(asdict)
-
-
 # --- realms ---------------------------------------------------------------------------------------------------
 
 
@@ -215,7 +211,7 @@ class KeycloakRealm(Resource):
         connection: pulumi.Input[KeycloakConnection],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = secret_inputs({**asdict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(RealmProvider(), resource_name, props, secret_options(opts))
 
 
@@ -267,7 +263,7 @@ class KeycloakRealmRole(Resource):
         connection: pulumi.Input[KeycloakConnection],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = secret_inputs({**asdict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(RealmRoleProvider(), resource_name, props, secret_options(opts))
 
 
@@ -421,7 +417,7 @@ class KeycloakClientScope(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         mappers = [_mapper(mapper) for mapper in args.protocol_mappers]
-        props = secret_inputs({**asdict(args), "protocol_mappers": mappers, "connection": _connection_dict(connection)})
+        props = resource_props(args, connection, protocol_mappers=mappers)
         super().__init__(ClientScopeProvider(), resource_name, props, secret_options(opts))
 
 
@@ -644,7 +640,7 @@ class KeycloakClient(Resource):
         connection: pulumi.Input[KeycloakConnection],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = secret_inputs({**asdict(args), "client_secret": None, "connection": _connection_dict(connection)})
+        props = resource_props(args, connection, client_secret=None)
         options = pulumi.ResourceOptions.merge(
             secret_options(opts), pulumi.ResourceOptions(additional_secret_outputs=["client_secret"])
         )

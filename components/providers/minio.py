@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +22,12 @@ from minio.versioningconfig import SUSPENDED, VersioningConfig
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.connections import MinioConnection
-from components.providers.base import Provider, diff_properties, secret_inputs, secret_options, shallow_dict
+from components.providers.base import (
+    Provider,
+    diff_properties,
+    resource_props,
+    secret_options,
+)
 
 # S3 bucket naming rules (lowercase, 3-63 characters, no `..`, no IP-address look-alikes).
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -213,7 +218,7 @@ class MinioBucket(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _bucket_name(args.name)
-        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(BucketProvider(), resource_name, props, secret_options(opts))
 
 
@@ -337,7 +342,7 @@ class MinioPolicy(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _validated(_POLICY_NAME, "policy name", args.name)
-        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(PolicyProvider(), resource_name, props, secret_options(opts))
 
 
@@ -452,9 +457,5 @@ class MinioUser(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _validated(_ACCESS_KEY, "access key", args.access_key)
-        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(UserProvider(), resource_name, props, secret_options(opts))
-
-
-def _connection_dict(connection: pulumi.Input[MinioConnection]) -> pulumi.Output[dict[str, str]]:
-    return pulumi.Output.from_input(connection).apply(asdict)

@@ -18,7 +18,12 @@ from pymongo.errors import OperationFailure
 from pymongo.saslprep import saslprep
 
 from components.connections import MongoConnection
-from components.providers.base import Provider, diff_properties, secret_inputs, secret_options, shallow_dict
+from components.providers.base import (
+    Provider,
+    diff_properties,
+    resource_props,
+    secret_options,
+)
 
 # Database names: a portable subset of what the server allows (no '.', '/', '$', spaces; < 64 bytes).
 _DATABASE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
@@ -53,10 +58,6 @@ def _connect(props: dict[str, Any]) -> Iterator[MongoClient[dict[str, Any]]]:
         yield client
     finally:
         client.close()
-
-
-def _connection_dict(connection: pulumi.Input[MongoConnection]) -> pulumi.Output[dict[str, str]]:
-    return pulumi.Output.from_input(connection).apply(asdict)
 
 
 # --- databases ----------------------------------------------------------------------------------------------
@@ -127,7 +128,7 @@ class MongoDatabase(Resource):
     ) -> None:
         _validated_database(args.name)
         _validated(_COLLECTION, args.marker_collection, "marker collection")
-        props = secret_inputs({**asdict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(DatabaseProvider(), resource_name, props, secret_options(opts))
 
 
@@ -244,5 +245,5 @@ class MongoUser(Resource):
         _validated_database(args.database)
         roles = [asdict(grant) for grant in args.roles]
         _roles({"roles": roles})
-        props = secret_inputs({**shallow_dict(args), "roles": roles, "connection": _connection_dict(connection)})
+        props = resource_props(args, connection, roles=roles)
         super().__init__(UserProvider(), resource_name, props, secret_options(opts))

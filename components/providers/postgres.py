@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -14,7 +14,12 @@ from psycopg.conninfo import make_conninfo
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.connections import PostgresConnection
-from components.providers.base import Provider, diff_properties, secret_inputs, secret_options, shallow_dict
+from components.providers.base import (
+    Provider,
+    diff_properties,
+    resource_props,
+    secret_options,
+)
 
 
 @contextmanager
@@ -134,7 +139,7 @@ class PostgresRole(Resource):
         connection: pulumi.Input[PostgresConnection],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(RoleProvider(), resource_name, props, secret_options(opts))
 
 
@@ -198,9 +203,5 @@ class PostgresSchema(Resource):
         connection: pulumi.Input[PostgresConnection],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(SchemaProvider(), resource_name, props, secret_options(opts))
-
-
-def _connection_dict(connection: pulumi.Input[PostgresConnection]) -> pulumi.Output[dict[str, str]]:
-    return pulumi.Output.from_input(connection).apply(asdict)

@@ -8,7 +8,7 @@ edited function body shows up as drift.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -16,7 +16,7 @@ from psycopg import sql
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.connections import PostgresConnection
-from components.providers.base import Provider, diff_properties, secret_inputs, secret_options, shallow_dict
+from components.providers.base import Provider, diff_properties, resource_props, secret_options
 from components.providers.postgres import connect, serialized
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -51,8 +51,7 @@ def _resource(
     connection: pulumi.Input[PostgresConnection],
     opts: pulumi.ResourceOptions | None,
 ) -> tuple[Provider, str, dict[str, Any], pulumi.ResourceOptions]:
-    connection_props = pulumi.Output.from_input(connection).apply(asdict)
-    props = secret_inputs({**shallow_dict(args), "connection": connection_props})
+    props = resource_props(args, connection)
     return provider, name, props, secret_options(opts)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import hvac
@@ -14,7 +14,12 @@ from hvac.exceptions import InvalidPath, InvalidRequest, VaultError
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.connections import VaultConnection
-from components.providers.base import Provider, diff_properties, secret_inputs, secret_options, shallow_dict
+from components.providers.base import (
+    Provider,
+    diff_properties,
+    resource_props,
+    secret_options,
+)
 
 # Mount paths and KV paths: slash-separated segments of safe characters (no "..", no empty segment, no spaces).
 _SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
@@ -54,10 +59,6 @@ def _client(props: dict[str, Any]) -> hvac.Client:
 def _sys(client: hvac.Client) -> Any:
     # types-hvac leaves several `sys` methods untyped; their JSON answers are untyped anyway.
     return client.sys
-
-
-def _connection_dict(connection: pulumi.Input[VaultConnection]) -> pulumi.Output[dict[str, str]]:
-    return pulumi.Output.from_input(connection).apply(asdict)
 
 
 # --- secrets engine mounts ----------------------------------------------------------------------------------
@@ -145,7 +146,7 @@ class VaultMount(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _validated_mount(args.path)
-        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(MountProvider(), resource_name, props, secret_options(opts))
 
 
@@ -214,7 +215,7 @@ class VaultPolicy(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _validated_policy_name(args.name)
-        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         super().__init__(PolicyProvider(), resource_name, props, secret_options(opts))
 
 
@@ -295,7 +296,7 @@ class VaultKvSecret(Resource):
     ) -> None:
         _validated_mount(args.mount)
         _validated_path(args.path, "secret path")
-        props = secret_inputs({**shallow_dict(args), "connection": _connection_dict(connection)})
+        props = resource_props(args, connection)
         props["data"] = pulumi.Output.secret(args.data)
         options = pulumi.ResourceOptions.merge(
             secret_options(opts), pulumi.ResourceOptions(additional_secret_outputs=["data"])
