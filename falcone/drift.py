@@ -86,24 +86,37 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _report(
+    stack_name: str,
+    run: Callable[[auto.Stack, Callable[[auto.EngineEvent], None]], object],
+    backend_dir: Path,
+    work_dir: Path | None,
+) -> StackReport:
+    events: list[auto.EngineEvent] = []
+    try:
+        stack = pulumi_runner.project_stack(stack_name, backend_dir, create=False, work_dir=work_dir)
+        run(stack, events.append)
+    except auto.errors.CommandError as error:
+        return StackReport(stack_name, Status.FAILED, _now(), error=str(error).strip()[-2000:])
+    changes = _changes(events)
+    return StackReport(stack_name, Status.DRIFTED if changes else Status.READY, _now(), changes)
+
+
 def check(
     stack_name: str,
     backend_dir: Path,
     on_output: Callable[[str], None] | None = None,
     work_dir: Path | None = None,
 ) -> StackReport:
-    events: list[auto.EngineEvent] = []
-    try:
-        stack = pulumi_runner.project_stack(stack_name, backend_dir, create=False, work_dir=work_dir)
-        stack.preview_refresh(
-            exclude=pulumi_runner.render_only_urns(stack),
-            on_event=events.append,
-            on_output=on_output,
-        )
-    except auto.errors.CommandError as error:
-        return StackReport(stack_name, Status.FAILED, _now(), error=str(error).strip()[-2000:])
-    changes = _changes(events)
-    return StackReport(stack_name, Status.DRIFTED if changes else Status.READY, _now(), changes)
+    """What a refresh would change: the servers' state vs the stack's state (nothing is modified)."""
+    return _report(
+        stack_name,
+        lambda stack, on_event: stack.preview_refresh(
+            exclude=pulumi_runner.render_only_urns(stack), on_event=on_event, on_output=on_output
+        ),
+        backend_dir,
+        work_dir,
+    )
 
 
 def preview(
@@ -113,14 +126,12 @@ def preview(
     work_dir: Path | None = None,
 ) -> StackReport:
     """What `up` would do now (no effect): each planned change is reported like drift."""
-    events: list[auto.EngineEvent] = []
-    try:
-        stack = pulumi_runner.project_stack(stack_name, backend_dir, create=False, work_dir=work_dir)
-        stack.preview(on_event=events.append, on_output=on_output)
-    except auto.errors.CommandError as error:
-        return StackReport(stack_name, Status.FAILED, _now(), error=str(error).strip()[-2000:])
-    changes = _changes(events)
-    return StackReport(stack_name, Status.DRIFTED if changes else Status.READY, _now(), changes)
+    return _report(
+        stack_name,
+        lambda stack, on_event: stack.preview(on_event=on_event, on_output=on_output),
+        backend_dir,
+        work_dir,
+    )
 
 
 def write_report(reports: list[StackReport], path: Path) -> None:

@@ -15,6 +15,7 @@ from localplatform.endpoints import PlatformEndpoints
 
 
 def backends_from_endpoints(endpoints: PlatformEndpoints) -> Backends:
+    """Keycloak, Kafka and MinIO endpoints carry the connection's own field names; the others are derived."""
     pg, kc, kafka, minio, bao, mongo = (
         endpoints.postgres,
         endpoints.keycloak,
@@ -25,32 +26,9 @@ def backends_from_endpoints(endpoints: PlatformEndpoints) -> Backends:
     )
     return Backends(
         postgres=PostgresConnection(dsn=pg.dsn) if pg else None,
-        keycloak=KeycloakConnection(
-            url=kc.url,
-            admin_user=kc.admin_user,
-            admin_password=kc.admin_password,
-            admin_realm=kc.admin_realm,
-            admin_client_id=kc.admin_client_id,
-        )
-        if kc
-        else None,
-        kafka=KafkaConnection(
-            bootstrap_servers=kafka.bootstrap_servers,
-            admin_user=kafka.admin_user,
-            admin_password=kafka.admin_password,
-            security_protocol=kafka.security_protocol,
-            sasl_mechanism=kafka.sasl_mechanism,
-        )
-        if kafka
-        else None,
-        minio=MinioConnection(
-            endpoint_url=minio.endpoint_url,
-            access_key=minio.access_key,
-            secret_key=minio.secret_key,
-            region=minio.region,
-        )
-        if minio
-        else None,
+        keycloak=KeycloakConnection(**kc.model_dump()) if kc else None,
+        kafka=KafkaConnection(**kafka.model_dump()) if kafka else None,
+        minio=MinioConnection(**minio.model_dump(exclude={"console_url"})) if minio else None,
         vault=VaultConnection(address=bao.url, token=bao.root_token) if bao else None,
         mongo=MongoConnection(uri=mongo.uri) if mongo else None,
     )

@@ -17,7 +17,6 @@ SCRAM users on the local platform (upsert a new password instead); if it happene
 import base64
 import logging
 import os
-import shutil
 import uuid
 from pathlib import Path
 
@@ -98,12 +97,7 @@ class Kafka(Service):
         with tools.install_lock(self.tool_dir):
             if tools.is_installed(self.tool_dir):
                 return
-            mvn = shutil.which("mvn")
-            if mvn is None:
-                raise InstallError(
-                    "kafka: fetching the Kafka jars needs Maven (`mvn`), which is not on PATH.\n"
-                    "fix: apt-get install -y maven"
-                )
+            mvn = tools.maven("kafka: fetching the Kafka jars")
             tools.fresh_dir(self.tool_dir)
             run_checked(
                 [

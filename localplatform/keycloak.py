@@ -11,7 +11,6 @@ from pydantic import BaseModel
 
 from localplatform import tools, versions
 from localplatform.endpoints import KeycloakEndpoint
-from localplatform.errors import InstallError
 from localplatform.http import http_status
 from localplatform.process import run_checked
 from localplatform.service import Launch, PortSpec, Service
@@ -55,12 +54,7 @@ class Keycloak(Service):
         with tools.install_lock(self.tool_dir):
             if tools.is_installed(self.tool_dir):
                 return
-            mvn = shutil.which("mvn")
-            if mvn is None:
-                raise InstallError(
-                    "keycloak: downloading Keycloak needs Maven (`mvn`), which is not on PATH.\n"
-                    "fix: apt-get install -y maven"
-                )
+            mvn = tools.maven("keycloak: downloading Keycloak")
             tools.fresh_dir(self.tool_dir)
             download = self.tool_dir / "download"
             run_checked(

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from localplatform import versions
-from localplatform.errors import MissingJdkError
+from localplatform.errors import InstallError, MissingJdkError
 from localplatform.process import run_checked
 from localplatform.settings import PlatformSettings, env_var
 
@@ -94,3 +94,11 @@ def java_home(home: Path, setting: str, purpose: str, install_hint: str) -> Path
             f"fix: {install_hint}, or point {env_var(setting)} at a JDK home that has bin/java"
         )
     return home
+
+
+def maven(purpose: str) -> str:
+    """The `mvn` command, or an InstallError naming what needed it and how to install it."""
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise InstallError(f"{purpose} needs Maven (`mvn`), which is not on PATH.\nfix: apt-get install -y maven")
+    return mvn
