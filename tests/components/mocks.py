@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 def run(program: Callable[[], Any]) -> RecordingMocks:
     """Run `program` under mocks and wait until every registration has been seen."""
+    # pulumi.runtime.test runs on the thread's current loop; async tests (pytest-asyncio) may have left none.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="falcone", stack="unit", preview=False)
 
