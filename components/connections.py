@@ -35,6 +35,16 @@ class KafkaConnection:
     security_protocol: str = "SASL_PLAINTEXT"
     sasl_mechanism: str = "SCRAM-SHA-256"
 
+    def client_settings(self, user: str | None = None, password: str | None = None) -> dict[str, str]:
+        """Keyword arguments for kafka-python and aiokafka clients: as the admin, or as `user`."""
+        return {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_plain_username": user or self.admin_user,
+            "sasl_plain_password": password or self.admin_password,
+        }
+
 
 @dataclass(frozen=True)
 class MinioConnection:

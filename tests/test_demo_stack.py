@@ -84,13 +84,7 @@ def _mongo(mongo: MongoConnection | None) -> MongoClient[dict[str, object]]:
 
 def _topics(kafka: KafkaConnection | None) -> set[str]:
     assert kafka is not None
-    client = KafkaAdminClient(
-        bootstrap_servers=kafka.bootstrap_servers,
-        security_protocol=kafka.security_protocol,
-        sasl_mechanism=kafka.sasl_mechanism,
-        sasl_plain_username=kafka.admin_user,
-        sasl_plain_password=kafka.admin_password,
-    )
+    client = KafkaAdminClient(**kafka.client_settings())
     try:
         return set(client.list_topics())
     finally:

@@ -61,14 +61,7 @@ def test_audit_topic_is_the_platforms_with_long_retention() -> None:
 
 
 def _sasl(connection: KafkaConnection, user: str, password: str) -> dict[str, Any]:
-    return {
-        "bootstrap_servers": connection.bootstrap_servers,
-        "security_protocol": connection.security_protocol,
-        "sasl_mechanism": connection.sasl_mechanism,
-        "sasl_plain_username": user,
-        "sasl_plain_password": password,
-        "request_timeout_ms": 15_000,
-    }
+    return {**connection.client_settings(user, password), "request_timeout_ms": 15_000}
 
 
 async def _produce(credentials: dict[str, Any], topic: str) -> None:

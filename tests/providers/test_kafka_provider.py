@@ -72,13 +72,7 @@ def _admin(connection: KafkaConnection) -> Iterator[Any]:
 
 
 def _sasl(connection: KafkaConnection, user: str, password: str) -> dict[str, Any]:
-    return {
-        "bootstrap_servers": connection.bootstrap_servers,
-        "security_protocol": connection.security_protocol,
-        "sasl_mechanism": connection.sasl_mechanism,
-        "sasl_plain_username": user,
-        "sasl_plain_password": password,
-    }
+    return dict(connection.client_settings(user, password))
 
 
 def _topic(connection: KafkaConnection, name: str) -> tuple[str, int, dict[str, str]] | None:

@@ -243,11 +243,7 @@ async def _kafka_isolation(
 ) -> None:
     assert backends.kafka is not None
     sasl = {
-        "bootstrap_servers": backends.kafka.bootstrap_servers,
-        "security_protocol": backends.kafka.security_protocol,
-        "sasl_mechanism": backends.kafka.sasl_mechanism,
-        "sasl_plain_username": credentials["principal"],
-        "sasl_plain_password": credentials["password"],
+        **backends.kafka.client_settings(credentials["principal"], credentials["password"]),
         "request_timeout_ms": 15_000,
     }
     producer = AIOKafkaProducer(**sasl)
@@ -303,13 +299,7 @@ def _drift_everything(backends: Backends, tenant: TenantNames, names: WorkspaceN
         headers={"Authorization": f"Bearer {token}"},
     )
     assert edited.status_code == 204
-    kafka_admin = KafkaAdminClient(
-        bootstrap_servers=backends.kafka.bootstrap_servers,
-        security_protocol=backends.kafka.security_protocol,
-        sasl_mechanism=backends.kafka.sasl_mechanism,
-        sasl_plain_username=backends.kafka.admin_user,
-        sasl_plain_password=backends.kafka.admin_password,
-    )
+    kafka_admin = KafkaAdminClient(**backends.kafka.client_settings())
     try:  # a topic config changed
         kafka_admin.alter_configs(
             [
