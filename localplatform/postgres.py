@@ -6,6 +6,7 @@ The bootstrap superuser is `falcone_admin`, used for provisioning only; every co
 socket, authenticates with SCRAM.
 """
 
+import hashlib
 import os
 import signal
 from pathlib import Path
@@ -36,6 +37,16 @@ class Postgres(Service):
     @property
     def bin_dir(self) -> Path:
         return Path(f"/usr/lib/postgresql/{self.version}/bin")
+
+    @property
+    def data_path(self) -> Path:
+        """`<data_dir>/postgres` when the postgres OS user can reach it; otherwise (e.g. a clone under a 0700
+        temporary directory) a directory of its own under /var/lib/falcone, keyed by the data dir."""
+        inside = self.settings.data_dir / self.name
+        if _reachable_by_postgres(inside.parent):
+            return inside
+        key = hashlib.sha256(str(self.settings.data_dir.resolve()).encode()).hexdigest()[:12]
+        return FALLBACK_ROOT / key / self.name
 
     @property
     def pgdata(self) -> Path:
@@ -84,6 +95,7 @@ class Postgres(Service):
         }
 
     def prepare(self) -> None:
+        FALLBACK_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
         for d in (self.data_path, self.socket_dir):
             d.mkdir(parents=True, exist_ok=True)
             os.chown(d, *_pg_ids())
@@ -151,6 +163,24 @@ class Postgres(Service):
 
     def endpoint(self) -> BaseModel:
         return self.endpoint_model()
+
+
+FALLBACK_ROOT = Path("/var/lib/falcone")
+
+
+def _reachable_by_postgres(directory: Path) -> bool:
+    """Every existing ancestor of `directory` lets the postgres user through (others' x bit, or owned by it)."""
+    try:
+        uid = _pg_ids()[0]
+    except KeyError:  # no postgres user yet (before the package is installed): decided again at start
+        return True
+    for ancestor in [directory, *directory.parents]:
+        if not ancestor.exists():
+            continue
+        status = ancestor.stat()
+        if not (status.st_mode & 0o001 or status.st_uid == uid):
+            return False
+    return True
 
 
 def _pg_ids() -> tuple[int, int]:

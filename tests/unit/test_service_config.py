@@ -1,11 +1,13 @@
 """Pure configuration logic of the services (no servers started)."""
 
 import re
+import tempfile
 from pathlib import Path
 
 from localplatform import platform, versions
 from localplatform.kafka import Kafka, _kafka_uuid
 from localplatform.minio import LDFLAGS, WRAPPER_MODULE
+from localplatform.postgres import FALLBACK_ROOT, Postgres
 from localplatform.settings import REPO_ROOT, PlatformSettings
 
 
@@ -40,3 +42,17 @@ def test_pinned_versions_match_toolchain_files() -> None:
 def test_service_order_starts_keycloak_first() -> None:
     assert platform.SERVICE_NAMES[0] == "keycloak"
     assert set(platform.SERVICE_NAMES) == {"keycloak", "postgres", "kafka", "minio", "openbao", "mongo"}
+
+
+def test_postgres_data_moves_out_of_a_directory_the_postgres_user_cannot_reach(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    postgres = Postgres(PlatformSettings(data_dir=private / ".data"))
+    assert postgres.data_path.parent.parent == FALLBACK_ROOT
+    # positive control: under a directory everybody may traverse, the data stays in the data dir
+    shared = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        shared.chmod(0o755)
+        assert Postgres(PlatformSettings(data_dir=shared / ".data")).data_path == shared / ".data" / "postgres"
+    finally:
+        shared.rmdir()
