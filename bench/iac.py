@@ -115,7 +115,14 @@ def main() -> int:
         quiet: Callable[[str], None] = lambda _line: None  # noqa: E731
         try:
             print(f"platform stack (setup, not compared) for run {run}", flush=True)
-            platform = stack("platform", platformRealm=f"plat-{run}", sharedBucket=f"flc-shared-{run}")
+            platform = stack(
+                "platform",
+                platformRealm=f"plat-{run}",
+                sharedBucket=f"flc-shared-{run}",
+                rolePrefix=f"plat{run}",
+                metadataDatabase=f"falcone_platform_{run}",
+                tenantDatabase=f"falcone_tenants_{run}",
+            )
             timed("platform up", results, lambda: platform.up(on_output=quiet))
             print("tenant + workspace through Pulumi:", flush=True)
             tenant_stack = stack(tenant.stack, plan="growth")

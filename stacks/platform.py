@@ -10,7 +10,7 @@ from __future__ import annotations
 import pulumi
 
 from components.identity import PlatformIdentity, PlatformIdentityArgs
-from components.platform_database import PlatformDatabase, PlatformDatabaseArgs
+from components.platform_database import PlatformDatabase, PlatformDatabaseArgs, platform_role
 from components.providers.minio import BucketArgs, MinioBucket
 from components.providers.postgres_access import DatabaseArgs, PostgresDatabase
 from components.secrets import PlatformSecrets, PlatformSecretsArgs
@@ -31,10 +31,21 @@ def program() -> None:
             realm=config.string("platformRealm", PLATFORM_REALM),
         ),
     )
-    database = PlatformDatabase("database", PlatformDatabaseArgs(connection=postgres))
+    role_prefix = config.string("rolePrefix", "platform")
+    database = PlatformDatabase(
+        "database",
+        PlatformDatabaseArgs(
+            connection=postgres,
+            database=config.string("metadataDatabase", "falcone_platform"),
+            role_prefix=role_prefix,
+        ),
+    )
     tenant_data = PostgresDatabase(
         "tenant-data",
-        DatabaseArgs(name=SHARED_TENANT_DATABASE, owner="platform_migrator"),
+        DatabaseArgs(
+            name=config.string("tenantDatabase", SHARED_TENANT_DATABASE),
+            owner=platform_role(role_prefix, "migrator"),
+        ),
         postgres,
         pulumi.ResourceOptions(depends_on=[database]),
     )
@@ -54,6 +65,8 @@ def program() -> None:
     )
     pulumi.export("realm", identity.realm)
     pulumi.export("metadataDatabase", database.database)
+    pulumi.export("metadataLogins", database.logins)
+    pulumi.export("rolePrefix", role_prefix)
     pulumi.export("tenantDatabase", tenant_data.name)
     pulumi.export("sharedBucket", bucket.name)
     pulumi.export("auditTopic", audit.name)

@@ -9,12 +9,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.identity import TenantIdentity, TenantIdentityArgs
+from components.platform_database import platform_role
 from components.providers.postgres_access import DatabaseArgs, PostgresDatabase
 from components.secrets import TenantSecrets, TenantSecretsArgs
 from components.tenant_namespace import TenantNamespace, TenantNamespaceArgs
 from falcone.plans import Capability
 from stacks import config
-from stacks.references import platform_output
+from stacks.references import output_value, platform_output, platform_stack
 
 
 def program() -> None:
@@ -36,7 +37,11 @@ def program() -> None:
         ).realm
     if plan.profile.database == "dedicated":
         database = PostgresDatabase(
-            "database", DatabaseArgs(name=names.database, owner="platform_migrator"), postgres
+            "database",
+            DatabaseArgs(
+                name=names.database, owner=platform_role(str(output_value(platform_stack(), "rolePrefix")), "migrator")
+            ),
+            postgres,
         ).name
     else:
         database = platform_output("tenantDatabase")

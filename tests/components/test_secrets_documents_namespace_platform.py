@@ -113,6 +113,9 @@ def test_platform_roles_cannot_bypass_rls_except_break_glass() -> None:
         inputs = registered.named(f"pdb-{role}").inputs
         assert inputs["bypass_rls"] is False
         assert inputs["login"] is False
+    for login, member_of in (("automation", ["platform_runtime"]), ("migrate", ["platform_migrator"]), ("keys", [])):
+        inputs = registered.named(f"pdb-platform_{login}").inputs
+        assert (inputs["login"], inputs["bypass_rls"], inputs["member_of"]) == (True, False, member_of)
     glass = registered.named("pdb-platform_break_glass").inputs
     assert glass["login"] is False  # enabled by an operator in an emergency only
     metadata = registered.named("pdb-metadata").inputs

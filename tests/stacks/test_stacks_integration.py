@@ -106,9 +106,16 @@ def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> No
     assert backends.postgres is not None
     assert backends.keycloak is not None
     assert backends.minio is not None
-    deployment.stack("platform", platformRealm=f"plat-{run}", sharedBucket=f"flc-shared-{run}")
+    deployment.stack(
+        "platform",
+        platformRealm=f"plat-{run}",
+        sharedBucket=f"flc-shared-{run}",
+        rolePrefix=f"plat{run}",
+        metadataDatabase=f"falcone_platform_{run}",
+        tenantDatabase=f"falcone_tenants_{run}",
+    )
     platform = deployment.up("platform")
-    assert platform["tenantDatabase"] == "falcone_tenants"
+    assert platform["tenantDatabase"] == f"falcone_tenants_{run}"
 
     starter, growth = TenantNames(f"acme{run}"), TenantNames(f"globex{run}")
     deployment.stack(starter.stack, plan="starter")
@@ -143,7 +150,7 @@ def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> No
     with pytest.raises(Forbidden):
         _vault_read(backends, a_token, f"{g.vault_prefix}/database")
 
-    # PostgreSQL: both workspace schemas share falcone_tenants; each executor reaches only its own.
+    # PostgreSQL: both workspace schemas share the tenant database; each executor reaches only its own.
     def executor(names: WorkspaceNames, credentials: dict[str, Any]) -> psycopg.Connection[tuple[Any, ...]]:
         assert backends.postgres is not None
         dsn = psycopg.conninfo.make_conninfo(
@@ -204,7 +211,7 @@ def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> No
     _ = g2_events
 
     # Drift of every kind, out of band, named by `falcone stacks drift` (resource and property), then repaired.
-    _drift_everything(backends, growth, g)
+    _drift_everything(backends, growth, g, platform["tenantDatabase"])
     reports = {
         name: drift.check(name, deployment.backend_dir, None, deployment.project_dir)
         for name in (growth.stack, g.stack)
@@ -272,13 +279,13 @@ async def _mongo_isolation(
         await client.close()
 
 
-def _drift_everything(backends: Backends, tenant: TenantNames, names: WorkspaceNames) -> None:
+def _drift_everything(backends: Backends, tenant: TenantNames, names: WorkspaceNames, database_name: str) -> None:
     assert backends.postgres is not None
     assert backends.keycloak is not None
     assert backends.kafka is not None
     assert backends.minio is not None
     assert backends.vault is not None
-    database = psycopg.conninfo.make_conninfo(backends.postgres.dsn, dbname="falcone_tenants")
+    database = psycopg.conninfo.make_conninfo(backends.postgres.dsn, dbname=database_name)
     with psycopg.connect(database, autocommit=True) as admin:
         schema, runtime = sql.Identifier(names.schema), sql.Identifier(names.db_role("runtime"))
         admin.execute(sql.SQL("REVOKE USAGE ON SCHEMA {} FROM {}").format(schema, runtime))  # a grant dropped
@@ -337,8 +344,8 @@ def _assert_gone(backends: Backends, run: str, workspaces: list[WorkspaceNames],
             assert (
                 admin.execute("SELECT 1 FROM pg_roles WHERE rolname LIKE %s", (names.schema + "%",)).fetchone() is None
             )
-        assert admin.execute("SELECT 1 FROM pg_database WHERE datname = 'falcone_tenants'").fetchone() is None
-        assert admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'platform_runtime'").fetchone() is None
+        assert admin.execute("SELECT 1 FROM pg_database WHERE datname LIKE %s", (f"%{run}",)).fetchone() is None
+        assert admin.execute("SELECT 1 FROM pg_roles WHERE rolname LIKE %s", (f"plat{run}%",)).fetchone() is None
     for realm in [f"plat-{run}", *(t.realm for t in tenants)]:
         status = httpx2.get(f"{backends.keycloak.url}/realms/{realm}/.well-known/openid-configuration").status_code
         assert status == 404, realm

@@ -1,0 +1,96 @@
+"""The `platform` stack as the services need it: brought up to date, its outputs read, the metadata migrated.
+
+The automation service does this when it starts; tests and the executor read the same outputs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pulumi import automation as auto
+
+from components.connections import Backends
+from falcone import pulumi_runner
+from falcone.metadata import migrate
+from falcone.metadata.migrate import MetadataRoles
+
+PLATFORM_STACK = "platform"
+
+
+@dataclass(frozen=True)
+class PlatformOutputs:
+    realm: str
+    metadata_database: str
+    role_prefix: str
+    tenant_database: str
+    shared_bucket: str
+    audit_topic: str
+    vault_mount: str
+    logins: dict[str, dict[str, str]] = field(repr=False)
+
+    @classmethod
+    def from_stack(cls, outputs: dict[str, Any]) -> PlatformOutputs:
+        return cls(
+            realm=outputs["realm"],
+            metadata_database=outputs["metadataDatabase"],
+            role_prefix=outputs["rolePrefix"],
+            tenant_database=outputs["tenantDatabase"],
+            shared_bucket=outputs["sharedBucket"],
+            audit_topic=outputs["auditTopic"],
+            vault_mount=outputs["vaultMount"],
+            logins=outputs["metadataLogins"],
+        )
+
+    @property
+    def roles(self) -> MetadataRoles:
+        return MetadataRoles(self.role_prefix)
+
+    def metadata_dsn(self, backends: Backends, login: str) -> str:
+        """A DSN to the metadata database as one of the services' logins (`automation`, `migrate`, `keys`)."""
+        assert backends.postgres is not None
+        credentials = self.logins[login]
+        admin = conninfo_to_dict(backends.postgres.dsn)
+        return make_conninfo(
+            "",
+            host=admin.get("host", "127.0.0.1"),
+            port=admin.get("port", "5432"),
+            dbname=self.metadata_database,
+            user=credentials["user"],
+            password=credentials["password"],
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+
+def stack(backends: Backends, state_dir: Path, work_dir: Path, settings: dict[str, str]) -> auto.Stack:
+    platform = pulumi_runner.project_stack(PLATFORM_STACK, state_dir, work_dir=work_dir / PLATFORM_STACK)
+    pulumi_runner.configure(platform, backends, **settings)
+    return platform
+
+
+def ensure(
+    backends: Backends,
+    state_dir: Path,
+    work_dir: Path,
+    settings: dict[str, str],
+    on_output: Callable[[str], None] | None = None,
+) -> PlatformOutputs:
+    """`up` the platform stack (a no-op when nothing changed) and migrate the metadata database to head."""
+    result = stack(backends, state_dir, work_dir, settings).up(on_output=on_output)
+    outputs = PlatformOutputs.from_stack({name: value.value for name, value in result.outputs.items()})
+    migrate.upgrade(outputs.metadata_dsn(backends, "migrate"), outputs.roles)
+    return outputs
+
+
+def destroy(
+    backends: Backends, state_dir: Path, work_dir: Path, on_output: Callable[[str], None] | None = None
+) -> None:
+    platform = stack(backends, state_dir, work_dir, {})
+    platform.destroy(on_output=on_output)
+    platform.workspace.remove_stack(PLATFORM_STACK)
