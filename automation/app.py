@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from automation import problems
-from automation.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
 from automation.plans.endpoints import router as plans_router
 from automation.settings import AutomationSettings
 from falcone import toolchain
+from falcone.http import problems
+from falcone.http.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
 
 
 def create_app(settings: AutomationSettings | None = None) -> FastAPI:

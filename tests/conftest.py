@@ -1,3 +1,3 @@
 """Shared fixtures: each family lives in its own module and is registered here."""
 
-pytest_plugins = ["tests.toolchain_fixtures", "tests.platform_fixtures"]
+pytest_plugins = ["tests.toolchain_fixtures", "tests.platform_fixtures", "tests.platform_stack_fixtures"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from automation.plans.schemas import PlanList, PlanOut
-from automation.problems import Problem
+from falcone.http.problems import Problem
 from falcone.plans import UnknownPlanError, catalog
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])

@@ -2,7 +2,7 @@
 
 Handlers cover our own `Problem` exceptions, FastAPI's validation errors (422, naming each offending field),
 Starlette's HTTP errors (404, 405, …) and anything unexpected (500 without internals, with the correlation id
-so the log line can be found).
+so the log line can be found). Both services install these handlers.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from automation.middleware import correlation_id
+from falcone.http.middleware import correlation_id
 
 MEDIA_TYPE = "application/problem+json"
 TITLES = {

@@ -1,0 +1,1 @@
+"""HTTP pieces both services share: RFC 9457 problems, correlation ids, body limits."""
