@@ -1,4 +1,4 @@
-"""`python -m automation`: serve the automation API (127.0.0.1 by default; FALCONE_AUTOMATION_HOST/PORT)."""
+"""`python -m automation`: serve the automation API (127.0.0.1 by default; FALCONE_AUTOMATION_* settings)."""
 
 import uvicorn
 

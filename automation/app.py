@@ -1,23 +1,82 @@
 """The automation service (structural_admin domain): lifecycle of tenants and workspaces through the Pulumi
-Automation API on the project's own program. This first step serves the plan catalogue, health, and the
-cross-cutting request handling (problem+json, correlation ids, body limits) every later route relies on."""
+Automation API on the project's own program, with durable operations in the platform's metadata database.
+
+At start it brings the `platform` stack up to date and migrates the metadata (so a fresh platform needs nothing
+else), connects as the platform's `automation` login (a NOBYPASSRLS, non-superuser role), recovers operations a
+previous process left running, and starts the dispatcher.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
 from fastapi import FastAPI
 
+from automation.auth import TokenVerifier
+from automation.db import create_pool
+from automation.drift.endpoints import router as drift_router
+from automation.lifecycle import handlers
+from automation.operations.dispatcher import Dispatcher
+from automation.operations.endpoints import router as operations_router
+from automation.operations.engine import StackEngine
 from automation.plans.endpoints import router as plans_router
 from automation.settings import AutomationSettings
-from falcone import toolchain
+from automation.tenants.endpoints import router as tenants_router
+from automation.workspaces.endpoints import router as workspaces_router
+from falcone import platform_stack, toolchain
 from falcone.http import problems
 from falcone.http.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
 
+log = structlog.get_logger("automation")
 
-def create_app(settings: AutomationSettings | None = None) -> FastAPI:
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: AutomationSettings = app.state.settings
+    backends = settings.backends()
+    stack_settings = settings.effective_stack_settings()
+    log.info("bringing the platform stack up to date", state_dir=str(settings.state_dir))
+    outputs = await asyncio.to_thread(
+        platform_stack.ensure, backends, settings.state_dir, settings.work_dir, stack_settings
+    )
+    assert backends.keycloak is not None
+    app.state.platform = outputs
+    app.state.pool = await create_pool(outputs.metadata_dsn(backends, "automation"))
+    app.state.verifier = TokenVerifier.for_realm(backends.keycloak.url, outputs.realm)
+    engine = StackEngine(backends, settings.state_dir, settings.work_dir, stack_settings)
+    app.state.dispatcher = Dispatcher(
+        app.state.pool,
+        engine,
+        handlers(),
+        worker=settings.worker_id,
+        max_parallel=settings.max_parallel_operations,
+    )
+    await app.state.dispatcher.start()
+    log.info("ready", realm=outputs.realm, metadata=outputs.metadata_database)
+    try:
+        yield
+    finally:
+        await app.state.dispatcher.stop()
+        await app.state.verifier.aclose()
+        await app.state.pool.close()
+
+
+def create_app(settings: AutomationSettings | None = None, *, serve_lifecycle: bool = True) -> FastAPI:
+    """`serve_lifecycle=False` builds the routes without connecting anything (OpenAPI, in-process tests)."""
     settings = settings or AutomationSettings()
-    app = FastAPI(title="Falcone automation", version="0.1.0", openapi_url="/v1/openapi.json")
+    app = FastAPI(
+        title="Falcone automation",
+        version="0.1.0",
+        openapi_url="/v1/openapi.json",
+        lifespan=lifespan if serve_lifecycle else None,
+    )
+    app.state.settings = settings
     problems.install(app)
-    app.include_router(plans_router)
+    for router in (plans_router, tenants_router, workspaces_router, operations_router, drift_router):
+        app.include_router(router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -28,6 +87,14 @@ def create_app(settings: AutomationSettings | None = None) -> FastAPI:
         built = toolchain.load()
         if not built.pulumi.exists():
             raise problems.Problem(503, "the Pulumi toolchain is not built: scripts/setup")
+        pool = getattr(app.state, "pool", None)
+        if pool is None:
+            raise problems.Problem(503, "not connected to the metadata database yet")
+        try:
+            async with pool.acquire(timeout=2) as connection:
+                await connection.fetchval("SELECT 1")
+        except (OSError, TimeoutError) as error:
+            raise problems.Problem(503, f"the metadata database does not answer: {error}") from None
         return {"status": "ready", "pulumi": built.pulumi_version}
 
     # Outermost first: every response, the 413 included, carries the correlation id.
