@@ -32,6 +32,8 @@ class PlatformOutputs:
     audit_topic: str
     vault_mount: str
     logins: dict[str, dict[str, str]] = field(repr=False)
+    # The `in-falcone-operator` client's secret (client credentials, platform_admin): the operator's CLI login.
+    operator_client_secret: str = field(repr=False, default="")
 
     @classmethod
     def from_stack(cls, outputs: dict[str, Any]) -> PlatformOutputs:
@@ -44,6 +46,7 @@ class PlatformOutputs:
             audit_topic=outputs["auditTopic"],
             vault_mount=outputs["vaultMount"],
             logins=outputs["metadataLogins"],
+            operator_client_secret=outputs.get("operatorClientSecret", ""),
         )
 
     @property
