@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
+from automation import auth
 from automation.auth import TokenVerifier
 from automation.db import create_pool
 from automation.drift.endpoints import router as drift_router
@@ -75,6 +76,7 @@ def create_app(settings: AutomationSettings | None = None, *, serve_lifecycle: b
     )
     app.state.settings = settings
     problems.install(app)
+    auth.install(app)
     for router in (plans_router, tenants_router, workspaces_router, operations_router, drift_router):
         app.include_router(router)
 

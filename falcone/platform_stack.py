@@ -9,9 +9,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 from pulumi import automation as auto
 
 from components.connections import Backends
@@ -54,18 +55,14 @@ class PlatformOutputs:
         return MetadataRoles(self.role_prefix)
 
     def metadata_dsn(self, backends: Backends, login: str) -> str:
-        """A DSN to the metadata database as one of the services' logins (`automation`, `migrate`, `keys`)."""
+        """A URL (psycopg and asyncpg both take it) to the metadata database as one of the services' logins
+        (`automation`, `migrate`, `keys`)."""
         assert backends.postgres is not None
         credentials = self.logins[login]
         admin = conninfo_to_dict(backends.postgres.dsn)
-        return make_conninfo(
-            "",
-            host=admin.get("host", "127.0.0.1"),
-            port=admin.get("port", "5432"),
-            dbname=self.metadata_database,
-            user=credentials["user"],
-            password=credentials["password"],
-        )
+        user, password = quote(credentials["user"], safe=""), quote(credentials["password"], safe="")
+        host, port = admin.get("host", "127.0.0.1"), admin.get("port", "5432")
+        return f"postgresql://{user}:{password}@{host}:{port}/{quote(self.metadata_database, safe='')}"
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)

@@ -75,6 +75,7 @@ async def follow_operation(
     request: Request,
     principal: CurrentPrincipal,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+    follow: Annotated[bool, Query(description="false: send what is recorded now and end")] = True,
 ) -> AsyncIterator[ServerSentEvent]:
     """The engine's events, resource by resource, as they happen (replayed from the start, or after
     `Last-Event-ID`); the stream ends with the operation's final `status` event."""
@@ -89,7 +90,7 @@ async def follow_operation(
             sequence = event["sequence"]
             payload = {**event["payload"], "at": event["at"].isoformat()}
             yield ServerSentEvent(id=str(sequence), event=event["type"], data=payload)
-        if not events and operation is not None and operation["status"] in FINISHED:
+        if not events and (not follow or (operation is not None and operation["status"] in FINISHED)):
             return
         if not events:
             await asyncio.sleep(POLL_SECONDS)

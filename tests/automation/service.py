@@ -57,7 +57,12 @@ class AutomationProcess:
     def start(self, timeout: float = 180) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "automation"], cwd=REPO, env=self.environment(), stdout=log, stderr=log
+            [sys.executable, "-m", "automation"],
+            cwd=REPO,
+            env=self.environment(),
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # its own process group: `kill` takes the Pulumi CLI and plugins down with it
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -72,9 +77,10 @@ class AutomationProcess:
         pytest.fail(f"the automation service was not ready in {timeout}s; see {self.log_path}")
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, exactly like a crashed node."""
+        """SIGKILL to the service and every process it started (the Pulumi CLI, the language host, the
+        providers): no shutdown code runs anywhere, exactly like a crashed node."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
