@@ -178,9 +178,10 @@ def test_kill_9_in_the_middle_of_an_up_ends_in_a_defined_state_and_retry_reaches
 ) -> None:
     slug = _slug("crash")
     [create] = api.accepted("POST", "/v1/tenants", json={"slug": slug, "display_name": "Crash", "plan": "growth"})
-    # Wait until the engine is creating resources, then take the whole process group down.
+    # Wait until the engine has created some resources and is creating more, then take the whole process group
+    # down: creates in flight are left "pending" in the state, with their objects possibly on the servers.
     deadline = time.monotonic() + 120
-    while not any(kind == "resource" for kind, _ in _events_so_far(api, create["id"])):
+    while len(_creates(_events_so_far(api, create["id"]))) < 4:
         assert time.monotonic() < deadline, "the engine never started creating resources"
         time.sleep(0.2)
     assert api.operation(create["id"])["status"] == "running"
@@ -201,6 +202,14 @@ def test_kill_9_in_the_middle_of_an_up_ends_in_a_defined_state_and_retry_reaches
     kinds = [kind for kind, _ in _events(api, create["id"])]
     assert "interrupted" in kinds
     _delete_tenant(api, slug)
+
+
+def _creates(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [
+        payload["urn"]
+        for kind, payload in events
+        if kind == "resource" and payload["op"] == "create" and payload["type"] == "pulumi-python:dynamic:Resource"
+    ]
 
 
 def _events_so_far(api: Api, operation_id: str) -> list[tuple[str, dict[str, Any]]]:
