@@ -1,8 +1,9 @@
 """Identity on Keycloak (seed 003): the platform realm, tenant realms, and each workspace's clients.
 
 Tokens carry the context the services authorize with: `tenant_id`, `workspace_id`, `plan_id` and roles. In the
-platform realm they come from user attributes (people belong to tenants); a workspace's clients and service
-accounts get them hard-coded by a client scope of the workspace, so a credential cannot name another tenant.
+platform realm they come from user attributes (people belong to tenants) that only administrators can set; a
+workspace's clients and service accounts get them hard-coded by a client scope of the workspace, so a credential
+cannot name another tenant.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from components.providers.keycloak import (
     realm_roles_claim,
     user_attribute_claim,
 )
+from components.providers.keycloak_user_profile import KeycloakUserProfileAttributes, UserProfileAttributesArgs
 from falcone.naming import PLATFORM_REALM, TenantNames, WorkspaceNames
 from falcone.plans import Plan
 
@@ -40,6 +42,17 @@ PLATFORM_ROLES = (
 # Keycloak's own scopes every client keeps (`basic` puts `sub` in tokens).
 BUILTIN_SCOPES = ["basic", "profile", "email", "roles", "web-origins", "acr"]
 CONTEXT_SCOPES = ("tenant-context", "workspace-context", "plan-context", "workspace-roles")
+# User attributes of the platform realm the context scopes copy into tokens.
+CONTEXT_ATTRIBUTES = ("tenant_id", "workspace_id", "plan_id")
+GATEWAY_CLIENT = "in-falcone-gateway"
+CONSOLE_CLIENT = "in-falcone-console"
+# The operator's credential (client credentials, role platform_admin): the CLI and the README demo use it.
+OPERATOR_CLIENT = "in-falcone-operator"
+# Password grant for development and tests only (seed 003); exists only when dev_password_grant is set.
+CLI_CLIENT = "in-falcone-cli"
+# The clients whose tokens the automation API accepts; workspace clients of shared profiles live in the same
+# realm, and their tokens are for the data plane.
+PLATFORM_API_CLIENTS = (CONSOLE_CLIENT, OPERATOR_CLIENT, CLI_CLIENT)
 
 
 @dataclass(frozen=True)
@@ -47,13 +60,17 @@ class PlatformIdentityArgs:
     connection: pulumi.Input[KeycloakConnection]
     realm: str = PLATFORM_REALM
     console_redirect_uris: list[str] = field(default_factory=lambda: ["http://127.0.0.1:3000/*"])
+    # Adds the public password-grant client `in-falcone-cli`: development and tests only.
+    dev_password_grant: bool = False
 
 
 class PlatformIdentity(pulumi.ComponentResource):
-    """Realm `in-falcone-platform`: the gateway (bearer-only) and console (public + PKCE) clients, the seven
-    platform roles and the four context scopes."""
+    """Realm `in-falcone-platform`: the gateway (bearer-only), console (public + PKCE) and operator (client
+    credentials, platform_admin) clients, the seven platform roles, the four context scopes and the admin-only
+    user attributes behind them; with `dev_password_grant`, the password-grant client `in-falcone-cli`."""
 
     realm: pulumi.Output[str]
+    operator_client_secret: pulumi.Output[str]
 
     def __init__(self, name: str, args: PlatformIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("falcone:platform:Identity", name, None, opts)
@@ -65,6 +82,12 @@ class PlatformIdentity(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
         )
         after_realm = pulumi.ResourceOptions(parent=self, depends_on=[realm])
+        KeycloakUserProfileAttributes(
+            f"{name}-user-attributes",
+            UserProfileAttributesArgs(realm=args.realm, attributes=list(CONTEXT_ATTRIBUTES)),
+            connection,
+            after_realm,
+        )
         roles = [
             KeycloakRealmRole(
                 f"{name}-role-{role}", RealmRoleArgs(realm=args.realm, name=role), connection, after_realm
@@ -88,9 +111,7 @@ class PlatformIdentity(pulumi.ComponentResource):
         after_scopes = pulumi.ResourceOptions(parent=self, depends_on=[realm, *roles, *scopes])
         KeycloakClient(
             f"{name}-gateway",
-            ClientArgs(
-                realm=args.realm, client_id="in-falcone-gateway", kind="bearer-only", standard_flow_enabled=False
-            ),
+            ClientArgs(realm=args.realm, client_id=GATEWAY_CLIENT, kind="bearer-only", standard_flow_enabled=False),
             connection,
             after_scopes,
         )
@@ -98,7 +119,7 @@ class PlatformIdentity(pulumi.ComponentResource):
             f"{name}-console",
             ClientArgs(
                 realm=args.realm,
-                client_id="in-falcone-console",
+                client_id=CONSOLE_CLIENT,
                 kind="public",
                 pkce=True,
                 redirect_uris=args.console_redirect_uris,
@@ -108,8 +129,37 @@ class PlatformIdentity(pulumi.ComponentResource):
             connection,
             after_scopes,
         )
+        operator = KeycloakClient(
+            f"{name}-operator",
+            ClientArgs(
+                realm=args.realm,
+                client_id=OPERATOR_CLIENT,
+                kind="confidential",
+                standard_flow_enabled=False,
+                service_accounts_enabled=True,
+                service_account_realm_roles=["platform_admin"],
+                default_client_scopes=[*BUILTIN_SCOPES, *CONTEXT_SCOPES],
+            ),
+            connection,
+            after_scopes,
+        )
+        if args.dev_password_grant:
+            KeycloakClient(
+                f"{name}-cli",
+                ClientArgs(
+                    realm=args.realm,
+                    client_id=CLI_CLIENT,
+                    kind="public",
+                    standard_flow_enabled=False,
+                    direct_access_grants_enabled=True,
+                    default_client_scopes=[*BUILTIN_SCOPES, *CONTEXT_SCOPES],
+                ),
+                connection,
+                after_scopes,
+            )
         self.realm = realm.name
-        self.register_outputs({"realm": self.realm})
+        self.operator_client_secret = pulumi.Output.secret(operator.client_secret.apply(lambda value: value or ""))
+        self.register_outputs({"realm": self.realm, "operator_client_secret": self.operator_client_secret})
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ def program() -> None:
         PlatformIdentityArgs(
             connection=config.require_connection(backends, "keycloak"),
             realm=config.string("platformRealm", PLATFORM_REALM),
+            dev_password_grant=config.boolean("devPasswordGrant", False),
         ),
     )
     role_prefix = config.string("rolePrefix", "platform")
@@ -64,6 +65,7 @@ def program() -> None:
         ),
     )
     pulumi.export("realm", identity.realm)
+    pulumi.export("operatorClientSecret", identity.operator_client_secret)
     pulumi.export("metadataDatabase", database.database)
     pulumi.export("metadataLogins", database.logins)
     pulumi.export("rolePrefix", role_prefix)

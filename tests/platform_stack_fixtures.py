@@ -42,6 +42,7 @@ def deployment_settings(run: str, render_dir: Path) -> dict[str, str]:
         # The local Kafka loses SCRAM logins after a user is deleted (tests/platform/test_kafka_scram_restart.py).
         "kafkaRevokeOnly": "true",
         "renderDir": str(render_dir),
+        "devPasswordGrant": "true",  # the password-grant client in-falcone-cli: tests log users in
     }
 
 

@@ -6,6 +6,7 @@ import pulumi
 
 from components.connections import KeycloakConnection
 from components.identity import (
+    CONTEXT_ATTRIBUTES,
     PLATFORM_ROLES,
     Application,
     PlatformIdentity,
@@ -22,7 +23,7 @@ from tests.components.mocks import run
 CONNECTION = KeycloakConnection(url="http://127.0.0.1:1", admin_user="a", admin_password="b")
 
 
-def test_platform_realm_has_the_roles_scopes_and_both_clients() -> None:
+def test_platform_realm_has_the_roles_scopes_and_clients() -> None:
     registered = run(lambda: PlatformIdentity("pi", PlatformIdentityArgs(connection=CONNECTION)).realm)
     assert registered.named("pi-realm").inputs["name"] == "in-falcone-platform"
     assert {registered.named(f"pi-role-{role}").inputs["name"] for role in PLATFORM_ROLES} == set(PLATFORM_ROLES)
@@ -37,6 +38,52 @@ def test_platform_realm_has_the_roles_scopes_and_both_clients() -> None:
     assert console["pkce"] is True
     assert {"tenant-context", "workspace-context", "plan-context", "workspace-roles"} <= set(
         console["default_client_scopes"]
+    )
+
+
+def test_context_attributes_are_declared_for_administrators_only() -> None:
+    # Undeclared attributes are dropped by Keycloak; declared ones a user could edit would let them pick a tenant.
+    registered = run(lambda: PlatformIdentity("pi", PlatformIdentityArgs(connection=CONNECTION)).realm)
+    attributes = registered.named("pi-user-attributes").inputs
+    assert attributes["realm"] == "in-falcone-platform"
+    assert attributes["attributes"] == list(CONTEXT_ATTRIBUTES) == ["tenant_id", "workspace_id", "plan_id"]
+
+
+def test_operator_client_is_a_platform_admin_service_account_with_a_secret_output() -> None:
+    secret: dict[str, bool] = {}
+
+    def program() -> pulumi.Output[None]:
+        output = PlatformIdentity("pi", PlatformIdentityArgs(connection=CONNECTION)).operator_client_secret
+        flag: pulumi.Output[bool] = pulumi.Output.from_input(output.is_secret())
+        return flag.apply(lambda value: secret.update(value=value))
+
+    registered = run(program)
+    assert secret == {"value": True}
+    operator = registered.named("pi-operator").inputs
+    assert operator["client_id"] == "in-falcone-operator"
+    assert operator["kind"] == "confidential"
+    assert operator["service_accounts_enabled"] is True
+    assert operator["service_account_realm_roles"] == ["platform_admin"]
+    assert operator["standard_flow_enabled"] is False
+    assert operator["direct_access_grants_enabled"] is False
+    assert "workspace-roles" in operator["default_client_scopes"]
+
+
+def test_password_grant_client_exists_only_when_asked_for() -> None:
+    default = run(lambda: PlatformIdentity("pi", PlatformIdentityArgs(connection=CONNECTION)).realm)
+    assert not default.matching(lambda r: r.name == "pi-cli")
+    assert all(not r.inputs.get("direct_access_grants_enabled") for r in default.resources)
+
+    dev = run(
+        lambda: PlatformIdentity("pi", PlatformIdentityArgs(connection=CONNECTION, dev_password_grant=True)).realm
+    )
+    cli = dev.named("pi-cli").inputs
+    assert cli["client_id"] == "in-falcone-cli"
+    assert cli["kind"] == "public"
+    assert cli["direct_access_grants_enabled"] is True
+    assert cli["standard_flow_enabled"] is False
+    assert {"basic", "tenant-context", "workspace-context", "plan-context", "workspace-roles"} <= set(
+        cli["default_client_scopes"]
     )
 
 
