@@ -46,4 +46,8 @@ class AutomationSettings(BaseSettings):
 
     def effective_stack_settings(self) -> dict[str, str]:
         defaults = {"renderDir": str(self.work_dir.parent / "rendered")}
+        if self.backends_file is None:
+            # The local platform's Kafka stops accepting SCRAM logins after a user is deleted
+            # (tests/platform/test_kafka_scram_restart.py): its stacks revoke users instead.
+            defaults["kafkaRevokeOnly"] = "true"
         return {**defaults, **self.stack_settings}

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from falcone import toolchain as toolchain_module
@@ -23,8 +24,13 @@ stacks_app = typer.Typer(
     help="Preview and drift detection of the platform/tenant/workspace stacks.", no_args_is_help=True
 )
 app.add_typer(stacks_app, name="stacks")
-demo_app = typer.Typer(help="The demo stack: one resource per provider on the local platform.", no_args_is_help=True)
+demo_app = typer.Typer(
+    help="The demo: a tenant and workspace provisioned through the automation API on the local platform.",
+    no_args_is_help=True,
+)
 app.add_typer(demo_app, name="demo")
+service_app = typer.Typer(help="Falcone's own services as local processes (the automation API).", no_args_is_help=True)
+app.add_typer(service_app, name="service")
 console = Console(stderr=True)
 
 
@@ -76,7 +82,41 @@ def toolchain_exec(ctx: typer.Context) -> None:
 
 @demo_app.command("up")
 def demo_up() -> None:
-    """`pulumi up` the demo stack on the running local platform and show what was created."""
+    """Start the automation service, provision tenant `demo` and workspace `main` through its API (the engine's
+    progress shown live), and print how to call the API. Idempotent: a second run only checks."""
+    from falcone import demo_tenant, services
+
+    result = demo_tenant.up(console)
+    tenant, workspace = result["tenant"], result["workspace"]
+    table = Table("what", "value", title="demo: provisioned through the automation API")
+    table.add_row("tenant", f"{tenant['slug']} ({tenant['plan']}, {tenant['state']})")
+    for name, condition in tenant["conditions"].items():
+        table.add_row(f"  {name}", condition["status"])
+    table.add_row("workspace", f"{workspace['tenant']}/{workspace['slug']} ({workspace['state']})")
+    for name, value in sorted(workspace["outputs"].items()):
+        table.add_row(f"  {name}", escape(str(value)))
+    Console().print(table)
+    url = services.AUTOMATION.url
+    console.print(
+        f"automation API: {url}  (OpenAPI: {url}/v1/openapi.json)\n"
+        "call it:  TOKEN=$(.venv/bin/falcone token)\n"
+        f'          curl -H "Authorization: Bearer $TOKEN" {url}/v1/tenants/demo/workspaces\n'
+        "remove:   .venv/bin/falcone demo down;  stop: .venv/bin/falcone service stop",
+        soft_wrap=True,
+    )
+
+
+@demo_app.command("down")
+def demo_down() -> None:
+    """Delete the demo tenant (its workspace first) through the API."""
+    from falcone import demo_tenant
+
+    demo_tenant.down(console)
+
+
+@demo_app.command("stack")
+def demo_stack() -> None:
+    """The foundation's demo stack instead: `pulumi up` of one resource per provider, without the API."""
     from falcone import demo
 
     outputs = demo.up(on_output=lambda line: print(line, end="" if line.endswith("\n") else "\n"))
@@ -90,12 +130,46 @@ def demo_up() -> None:
     )
 
 
-@demo_app.command("destroy")
-def demo_destroy() -> None:
+@demo_app.command("stack-destroy")
+def demo_stack_destroy() -> None:
     """Remove everything the demo stack created."""
     from falcone import demo
 
     demo.destroy(on_output=lambda line: print(line, end="" if line.endswith("\n") else "\n"))
+
+
+@service_app.command("start")
+def service_start() -> None:
+    """Start the automation API in the background (log: .data/logs/automation.log) and wait until it is ready."""
+    from falcone import services
+
+    services.AUTOMATION.start()
+    console.print(f"automation API ready at {services.AUTOMATION.url}")
+
+
+@service_app.command("stop")
+def service_stop() -> None:
+    """Stop the automation API (by its PID file); operations in flight resume at the next start."""
+    from falcone import services
+
+    console.print("stopped" if services.AUTOMATION.stop() else "not running")
+
+
+@service_app.command("status")
+def service_status() -> None:
+    from falcone import services
+
+    record = services.AUTOMATION.running()
+    state = "ready" if services.AUTOMATION.ready() else "starting" if record else "stopped"
+    console.print(f"automation: {state}" + (f" (pid {record.pid}, {services.AUTOMATION.url})" if record else ""))
+
+
+@app.command("token")
+def token() -> None:
+    """Print an operator access token (client credentials of in-falcone-operator, role platform_admin)."""
+    from falcone import demo_tenant
+
+    sys.stdout.write(demo_tenant.token() + "\n")
 
 
 def _backend(backend: Path | None) -> Path:

@@ -9,8 +9,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from psycopg.conninfo import conninfo_to_dict
 from pulumi import automation as auto
@@ -86,6 +86,12 @@ def ensure(
     outputs = PlatformOutputs.from_stack({name: value.value for name, value in result.outputs.items()})
     migrate.upgrade(outputs.metadata_dsn(backends, "migrate"), outputs.roles)
     return outputs
+
+
+def outputs(state_dir: Path, work_dir: Path) -> PlatformOutputs:
+    """The outputs of an existing platform stack (secrets included), without touching its config."""
+    platform = pulumi_runner.project_stack(PLATFORM_STACK, state_dir, create=False, work_dir=work_dir / PLATFORM_STACK)
+    return PlatformOutputs.from_stack({name: value.value for name, value in platform.outputs().items()})
 
 
 def destroy(
