@@ -1,4 +1,16 @@
-"""What every dynamic provider of ours shares: diffing by declared properties, and secret outputs."""
+"""What every dynamic provider of ours shares: diffing by declared properties, secret outputs, and adoption.
+
+Adoption: `create` takes over an object that already exists under the declared name. The automation service
+survives a crash in the middle of `pulumi up` by clearing the stack's lock and pending operations and running `up`
+again, so a create that reached the server but never reached the state runs a second time. Every server-side name
+is derived from the tenant's and workspace's slugs (`falcone/naming.py`) and belongs to one resource of one stack:
+an object that already carries it is that resource, left behind by the interrupted run. So each `create` recognises
+"already exists" precisely (the server's error code, or a look-up before creating; never any failure), brings the
+object to the declared state as `update` does (`Provider.adopt`), and returns what a fresh create returns, with
+server-generated values read live. Creates that are upserts by nature need nothing of this: grants and default
+privileges (synced), CREATE OR REPLACE FUNCTION, RLS policies (dropped and created in one transaction), MinIO and
+OpenBao policy writes, MinIO's user_add, KV writes, the Mongo database marker, SCRAM upserts and Kafka ACLs.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +19,7 @@ from dataclasses import asdict, fields
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import DiffResult, ResourceProvider
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
 
 # Outputs that hold credentials; every resource marks them secret in state.
 SECRET_OUTPUTS = ["connection", "password", "secret_key", "client_secret"]
@@ -34,7 +46,12 @@ def diff_properties(
 
 
 class Provider(ResourceProvider):
-    """Marker base so every provider of ours is found in one place (and typed for mypy)."""
+    """Base of every provider of ours (found in one place, typed for mypy)."""
+
+    def adopt(self, id_: str, props: dict[str, Any], live: dict[str, Any] | None = None) -> CreateResult:
+        """Take over the existing object `id_` (see the module's docstring): `update` from `live` (what is known
+        of the object, usually nothing) to `props`, answered as a fresh create would be."""
+        return CreateResult(id_=id_, outs=self.update(id_, live or {}, props).outs)
 
 
 def shallow_dict(args: Any) -> dict[str, Any]:

@@ -163,17 +163,36 @@ class TopicProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         name = _topic_name(props["name"])
         with _admin(props) as client:
-            client.create_topics(
-                {
-                    name: {
-                        "num_partitions": int(props["partitions"]),
-                        "replication_factor": int(props["replication_factor"]),
-                        "configs": _topic_config(props),
-                    }
-                },
-                wait_for_metadata=True,
-            )
+            try:
+                client.create_topics(
+                    {
+                        name: {
+                            "num_partitions": int(props["partitions"]),
+                            "replication_factor": int(props["replication_factor"]),
+                            "configs": _topic_config(props),
+                        }
+                    },
+                    wait_for_metadata=True,
+                )
+            except errors.TopicAlreadyExistsError:
+                return self._adopt(name, props)
         return CreateResult(id_=name, outs=props)
+
+    def _adopt(self, name: str, props: dict[str, Any]) -> CreateResult:
+        """Partitions added and declared configs set in place, records kept. What only a replacement could change
+        (fewer partitions, another replication factor) is refused: dropping a topic's records is not adoption."""
+        live, declared = self.read(name, props).outs or {}, _normal_topic(props)
+        if (
+            not live
+            or live["replication_factor"] != declared["replication_factor"]
+            or live["partitions"] > declared["partitions"]
+        ):
+            raise RuntimeError(
+                f"topic {name} already exists with {live.get('partitions')} partitions and replication factor "
+                f"{live.get('replication_factor')}: it cannot become the declared "
+                f"{declared['partitions']} x {declared['replication_factor']} in place"
+            )
+        return self.adopt(name, props, live=live)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         with _admin(props) as client:

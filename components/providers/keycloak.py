@@ -31,6 +31,10 @@ class KeycloakError(RuntimeError):
     """The admin API refused a request; the message carries the method, path, status and Keycloak's reason."""
 
 
+class KeycloakConflictError(KeycloakError):
+    """HTTP 409: an object of that name (realm, role, client scope, client id) already exists."""
+
+
 def _check_name(value: str, what: str) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ValueError(f"invalid Keycloak {what} {value!r}: expected {_NAME.pattern}")
@@ -100,7 +104,8 @@ class _Admin:
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code >= 400:
-            raise KeycloakError(f"{method} /admin/realms{path}: HTTP {response.status_code} {response.text[:300]}")
+            error = KeycloakConflictError if response.status_code == 409 else KeycloakError
+            raise error(f"{method} /admin/realms{path}: HTTP {response.status_code} {response.text[:300]}")
         return response
 
     def get(self, path: str) -> Any:
@@ -177,7 +182,10 @@ def _realm_body(props: dict[str, Any]) -> dict[str, Any]:
 
 class RealmProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        _admin(props).create("", _realm_body(props))
+        try:
+            _admin(props).create("", _realm_body(props))
+        except KeycloakConflictError:
+            return self.adopt(props["name"], props)  # settings as declared; its contents are separate resources
         return CreateResult(id_=props["name"], outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -232,7 +240,10 @@ class RealmRoleArgs:
 class RealmRoleProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         realm, name = props["realm"], props["name"]
-        _admin(props).create(f"/{_seg(realm)}/roles", {"name": name, "description": props.get("description", "")})
+        try:
+            _admin(props).create(f"/{_seg(realm)}/roles", {"name": name, "description": props.get("description", "")})
+        except KeycloakConflictError:
+            return self.adopt(f"{realm}/{name}", props)
         return CreateResult(id_=f"{realm}/{name}", outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -363,7 +374,13 @@ def _sync_mappers(admin: _Admin, realm: str, scope_id: str, protocol: str, wante
 class ClientScopeProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         admin, realm = _admin(props), props["realm"]
-        scope_id = admin.create(f"/{_seg(realm)}/client-scopes", _scope_body(props))
+        try:
+            scope_id = admin.create(f"/{_seg(realm)}/client-scopes", _scope_body(props))
+        except KeycloakConflictError:
+            # Its id is the server's: found by name (unique in a realm), then body and mappers as declared.
+            scopes = admin.get(f"/{_seg(realm)}/client-scopes") or []
+            [scope_id] = [scope["id"] for scope in scopes if scope["name"] == props["name"]]
+            return self.adopt(scope_id, props)
         try:
             _sync_mappers(admin, realm, scope_id, _scope_body(props)["protocol"], props.get("protocol_mappers") or [])
         except Exception:
@@ -563,7 +580,12 @@ def _sync_client(admin: _Admin, client_uuid: str, props: dict[str, Any]) -> str 
 class ClientProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         admin, realm = _admin(props), props["realm"]
-        client_uuid = admin.create(f"/{_seg(realm)}/clients", _client_body(props))
+        try:
+            client_uuid = admin.create(f"/{_seg(realm)}/clients", _client_body(props))
+        except KeycloakConflictError:
+            # The server's id and secret are read live; settings, scopes and service-account roles as declared.
+            [client] = admin.get(f"/{_seg(realm)}/clients?clientId={_seg(props['client_id'], 'client id')}") or []
+            return self.adopt(client["id"], props)
         try:
             secret = _sync_client(admin, client_uuid, props)
         except Exception:

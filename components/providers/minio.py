@@ -152,7 +152,12 @@ class BucketProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         name = _bucket_name(props["name"])
         client = _s3(props)
-        client.make_bucket(name, location=props["connection"].get("region") or None)
+        try:
+            client.make_bucket(name, location=props["connection"].get("region") or None)
+        except S3Error as error:
+            if error.code != "BucketAlreadyOwnedByYou":  # BucketAlreadyExists: someone else's, never adopted
+                raise
+            return self.adopt(name, props)  # versioning and quota as declared; its objects stay
         if props.get("versioning"):
             _sync_versioning(client, name, True)
         if props.get("quota_bytes"):
@@ -285,7 +290,7 @@ def _policy_entities(admin: MinioAdmin, policy: str) -> tuple[list[str], list[st
 class PolicyProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         name = _validated(_POLICY_NAME, "policy name", props["name"])
-        _admin(props).policy_add(name, policy=props["document"])
+        _admin(props).policy_add(name, policy=props["document"])  # an upsert: a leftover gets the declared document
         return CreateResult(id_=name, outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -410,6 +415,7 @@ class UserProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         access_key = _validated(_ACCESS_KEY, "access key", props["access_key"])
         admin = _admin(props)
+        # An upsert: a user left by an interrupted run (base.py) gets the declared secret, policies synced below.
         admin.user_add(access_key, props["secret_key"])
         _sync_policies(admin, access_key, list(props.get("policies") or []))
         return CreateResult(id_=access_key, outs=props)

@@ -32,6 +32,7 @@ _COLLECTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,119}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
 _ROLE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _USER_NOT_FOUND = 11
+_USER_EXISTS = 51003
 _SCRAM = "SCRAM-SHA-256"
 
 
@@ -83,8 +84,7 @@ class DatabaseProvider(Provider):
         name = _validated_database(props["name"])
         collection = _validated(_COLLECTION, props["marker_collection"], "marker collection")
         with _connect(props) as client:
-            if name in client.list_database_names():
-                raise ValueError(f"database {name!r} already exists; import it instead of adopting it silently")
+            # An upsert: a database left by an interrupted run (base.py) keeps its data and gets the marker.
             _write_marker(client, name, collection)
         return CreateResult(id_=name, outs=props)
 
@@ -178,9 +178,14 @@ class UserProvider(Provider):
         username = _validated(_USERNAME, props["username"], "username")
         database = _validated_database(props["database"])
         with _connect(props) as client:
-            client[database].command(
-                "createUser", username, pwd=props["password"], roles=_roles(props), mechanisms=[_SCRAM]
-            )
+            try:
+                client[database].command(
+                    "createUser", username, pwd=props["password"], roles=_roles(props), mechanisms=[_SCRAM]
+                )
+            except OperationFailure as error:
+                if error.code != _USER_EXISTS:
+                    raise
+                return self.adopt(f"{database}.{username}", props)  # password and roles set as declared
         return CreateResult(id_=f"{database}.{username}", outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pulumi
-from psycopg import sql
+from psycopg import errors, sql
 from psycopg.conninfo import make_conninfo
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
@@ -87,9 +87,12 @@ def _sync_memberships(connection: psycopg.Connection[Any], role: str, wanted: li
 class RoleProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         with connect(props) as connection:
-            connection.execute(
-                sql.SQL("CREATE ROLE {} WITH {}").format(sql.Identifier(props["name"]), _role_options(props))
-            )
+            try:
+                connection.execute(
+                    sql.SQL("CREATE ROLE {} WITH {}").format(sql.Identifier(props["name"]), _role_options(props))
+                )
+            except errors.DuplicateObject:
+                return self.adopt(props["name"], props)  # options, password and memberships set as declared
             _sync_memberships(connection, props["name"], list(props.get("member_of") or []))
         return CreateResult(id_=props["name"], outs=props)
 
@@ -157,13 +160,17 @@ class SchemaArgs:
 
 class SchemaProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
+        id_ = f"{props['database']}/{props['name']}"
         with connect(props, props["database"]) as connection:
-            connection.execute(
-                sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
-                    sql.Identifier(props["name"]), sql.Identifier(props["owner"])
+            try:
+                connection.execute(
+                    sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
+                        sql.Identifier(props["name"]), sql.Identifier(props["owner"])
+                    )
                 )
-            )
-        return CreateResult(id_=f"{props['database']}/{props['name']}", outs=props)
+            except errors.DuplicateSchema:
+                return self.adopt(id_, props)  # owner set as declared; its contents are left as they are
+        return CreateResult(id_=id_, outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         with connect(props, props["database"]) as connection:

@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import pulumi
-from psycopg import sql
+from psycopg import errors, sql
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.connections import PostgresConnection
@@ -64,16 +65,23 @@ class DatabaseArgs:
     owner: str
 
 
+def _revoke_public(connection: psycopg.Connection[Any], database: str) -> None:
+    # Nobody but the owner (and roles granted explicitly) may even connect.
+    connection.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+
+
 class DatabaseProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         with connect(props) as connection:
-            connection.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(_identifier(props["name"])), sql.Identifier(_identifier(props["owner"]))
+            try:
+                connection.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(_identifier(props["name"])), sql.Identifier(_identifier(props["owner"]))
+                    )
                 )
-            )
-            # Nobody but the owner (and roles granted explicitly) may even connect.
-            connection.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(props["name"])))
+            except errors.DuplicateDatabase:
+                return self.adopt(props["name"], props)  # owner set, PUBLIC revoked; its contents left alone
+            _revoke_public(connection, props["name"])
         return CreateResult(id_=props["name"], outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -93,6 +101,8 @@ class DatabaseProvider(Provider):
                     sql.Identifier(id_), sql.Identifier(_identifier(news["owner"]))
                 )
             )
+            # Again: an adopted database may come from a run interrupted between its CREATE and this REVOKE.
+            _revoke_public(connection, id_)
         return UpdateResult(outs=news)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -469,7 +479,8 @@ class TableProvider(Provider):
             # exactly as to the tables the workspace creates later.
             if props.get("owner"):
                 connection.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(_identifier(props["owner"]))))
-            connection.execute(sql.SQL("CREATE TABLE {} ({})").format(self._name(props), columns))
+            # An existing table is adopted (base.py): its columns and rows stay, owner and RLS are set below.
+            connection.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(self._name(props), columns))
         self._apply_security(props)
         return CreateResult(id_=f"{props['database']}/{props['schema']}.{props['name']}", outs=props)
 
@@ -539,7 +550,8 @@ class PolicyProvider(Provider):
             return None
         return {"live_using": row[0], "live_with_check": row[1], "live_command": row[2], "live_roles": sorted(row[3])}
 
-    def _apply(self, props: dict[str, Any], *, replace: bool) -> dict[str, Any]:
+    def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        """Drop and create in one transaction: PostgreSQL has no CREATE OR REPLACE POLICY."""
         if props["command"] not in {"ALL", "SELECT", "INSERT", "UPDATE", "DELETE"}:
             raise ValueError(f"unknown policy command {props['command']!r}")
         name = sql.Identifier(_identifier(props["name"]))
@@ -556,15 +568,15 @@ class PolicyProvider(Provider):
         if props.get("with_check"):
             statement = sql.SQL("{} WITH CHECK ({})").format(statement, sql.SQL(props["with_check"]))
         with connect(props, props["database"]) as connection, connection.transaction():
-            if replace:
-                connection.execute(sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(name, table))
+            connection.execute(sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(name, table))
             connection.execute(statement)
         live = self._live(props) or {}
         applied = {key.replace("live_", "applied_"): value for key, value in live.items()}
         return {**props, **live, **applied}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        outs = self._apply(props, replace=False)
+        # Replacing: a policy of this name left by an interrupted run is adopted (base.py) with the declared rule.
+        outs = self._apply(props)
         return CreateResult(id_=f"{props['database']}/{props['schema']}.{props['table']}/{props['name']}", outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -586,7 +598,7 @@ class PolicyProvider(Provider):
         return result
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._apply(news, replace=True))
+        return UpdateResult(outs=self._apply(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         with connect(props, props["database"]) as connection:

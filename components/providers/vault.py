@@ -98,9 +98,22 @@ class MountProvider(Provider):
         if not _ENGINE_TYPE.fullmatch(props["type"]):
             raise ValueError(f"invalid secrets engine type {props['type']!r}")
         client = _client(props)
-        client.sys.enable_secrets_engine(
-            props["type"], path=path, description=props.get("description") or "", options=props.get("options") or None
-        )
+        live = _live_mount(client, path)
+        if live is None:
+            client.sys.enable_secrets_engine(
+                props["type"],
+                path=path,
+                description=props.get("description") or "",
+                options=props.get("options") or None,
+            )
+        elif live.get("type") != props["type"] or dict(live.get("options") or {}) != dict(props.get("options") or {}):
+            # Another engine (or KV version) than declared: only a replacement, erasing its secrets, could fix it.
+            raise RuntimeError(
+                f"mount {path!r} already exists as {live.get('type')} {live.get('options')}, "
+                f"not {props['type']} {props.get('options')}: it cannot be adopted"
+            )
+        else:
+            self.update(path, {}, props)  # adopted (base.py): description as declared, its secrets stay
         if props["type"] == "kv" and str((props.get("options") or {}).get("version")) == "2":
             _wait_kv_v2_ready(client, path)
         return CreateResult(id_=path, outs=props)
@@ -168,14 +181,8 @@ def _normalized_hcl(text: str | None) -> str:
 class PolicyProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         name = _validated_policy_name(props["name"])
-        client = _client(props)
-        try:
-            _sys(client).read_policy(name)
-        except InvalidPath:
-            pass
-        else:
-            raise ValueError(f"policy {name!r} already exists; import it instead of overwriting it")
-        client.sys.create_or_update_policy(name, props["policy"])
+        # An upsert: a policy left by an interrupted run (base.py) gets the declared rules.
+        _client(props).sys.create_or_update_policy(name, props["policy"])
         return CreateResult(id_=name, outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -248,7 +255,7 @@ class KvSecretProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         mount = _validated_mount(props["mount"])
         path = _validated_path(props["path"], "secret path")
-        _kv_write(_client(props), props)
+        _kv_write(_client(props), props)  # a new version over any left by an interrupted run (base.py)
         return CreateResult(id_=f"{mount}/{path}", outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

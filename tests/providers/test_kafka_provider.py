@@ -43,17 +43,21 @@ from pulumi.automation import OpType
 from components.connections import Backends, KafkaConnection
 from components.providers.kafka import (
     AclArgs,
+    AclProvider,
     KafkaAcl,
     KafkaScramUser,
     KafkaTopic,
     ScramUserArgs,
+    ScramUserProvider,
     TopicArgs,
+    TopicProvider,
     scram_password_works,
 )
 from falcone import pulumi_runner
 from falcone.toolchain import Toolchain
 from localplatform.kafka import Kafka
 from localplatform.settings import PlatformSettings
+from tests.providers.direct import provider_props
 
 pytestmark = [pytest.mark.platform, pytest.mark.toolchain]
 
@@ -363,3 +367,75 @@ def test_scram_user_deleted_out_of_band_is_recreated_and_destroy_deletes_it(
     assert not _scram_user_exists(connection, name)
     assert not scram_password_works(conn, name, password)
     stack.workspace.remove_stack("kafka-del")
+
+
+# --- adoption: a create that reached the server but not the state runs again (components/providers/base.py) ---
+
+
+@pytest.fixture
+def kafka(backends: Backends) -> KafkaConnection:
+    assert backends.kafka is not None
+    return backends.kafka
+
+
+def test_create_adopts_a_topic_left_by_an_interrupted_run(kafka: KafkaConnection) -> None:
+    name = f"t{uuid4().hex[:8]}.ws.events"
+    config = {"retention.ms": "3600000", "cleanup.policy": "compact"}
+    props = provider_props(TopicArgs(name=name, partitions=3, config=config), kafka)
+    with _admin(kafka) as client:  # the leftover: one partition, another retention
+        leftover_config = {"retention.ms": "1000"}
+        client.create_topics({name: {"num_partitions": 1, "replication_factor": 1, "configs": leftover_config}})
+    leftover = _topic(kafka, name)
+    assert leftover is not None
+    try:
+        result = TopicProvider().create(props)
+
+        assert (result.id, result.outs) == (name, props)
+        assert _topic(kafka, name) == (leftover[0], 3, config)  # the same topic (id), now as declared
+
+        # Positive control: what only a replacement could do (fewer partitions) is refused, the topic untouched.
+        with pytest.raises(RuntimeError, match="cannot become the declared"):
+            TopicProvider().create({**props, "partitions": 2})
+        assert _topic(kafka, name) == (leftover[0], 3, config)
+    finally:
+        TopicProvider().delete(name, props)
+
+
+def test_create_of_a_scram_user_left_by_an_interrupted_run_sets_the_declared_password(
+    kafka: KafkaConnection,
+) -> None:
+    """An upsert: the create simply runs again. (Never delete SCRAM users on the shared broker: revoke_only.)"""
+    name = f"t{uuid4().hex[:8]}-user"
+    old, new = secrets.token_hex(12), secrets.token_hex(12)
+    props = provider_props(ScramUserArgs(name=name, password=new, revoke_only=True), kafka)
+    conn = props["connection"]
+    with _admin(kafka) as client:
+        upsertion = UserScramCredentialUpsertion(name, ScramMechanism.SCRAM_SHA_256, old)
+        assert client.alter_user_scram_credentials([upsertion]) == {name: None}
+    try:
+        result = ScramUserProvider().create(props)
+
+        assert (result.id, result.outs) == (name, props)
+        assert scram_password_works(conn, name, new)
+        assert not scram_password_works(conn, name, old)
+    finally:
+        ScramUserProvider().delete(name, props)  # revoke_only: a random password nobody knows
+    assert not scram_password_works(conn, name, new)
+
+
+def test_create_of_an_acl_left_by_an_interrupted_run_keeps_one_binding(kafka: KafkaConnection) -> None:
+    """Kafka stores a binding once however often it is created: the create simply runs again."""
+    principal = f"User:t{uuid4().hex[:8]}-user"
+    args = AclArgs(
+        principal=principal, resource_type="topic", resource_name="t.ws.", operation="read", pattern_type="prefixed"
+    )
+    props = provider_props(args, kafka)
+    first = AclProvider().create(props)
+    try:
+        result = AclProvider().create(props)
+
+        assert (result.id, result.outs) == (first.id, props)
+        assert len(_acls_of(kafka, principal)) == 1
+    finally:
+        AclProvider().delete(first.id, props)
+    assert _acls_of(kafka, principal) == []

@@ -6,6 +6,7 @@ against the realm's JWKS with PyJWT) and the admin API for out-of-band changes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from components.providers.keycloak import (
 from falcone import pulumi_runner
 from falcone.toolchain import Toolchain
 from localplatform.endpoints import KeycloakEndpoint
+from tests.providers.direct import provider_props
 
 pytestmark = [pytest.mark.platform, pytest.mark.toolchain]
 
@@ -70,6 +72,12 @@ class _Admin:
 
     def put(self, path: str, body: Any) -> None:
         self.http.put(f"/admin/realms{path}", json=body).raise_for_status()
+
+    def post(self, path: str, body: Any) -> str:
+        """Create an object; its server id."""
+        response = self.http.post(f"/admin/realms{path}", json=body)
+        response.raise_for_status()
+        return str(response.headers["location"]).rsplit("/", 1)[-1]
 
     def delete(self, path: str) -> None:
         self.http.delete(f"/admin/realms{path}").raise_for_status()
@@ -391,3 +399,114 @@ def test_client_args_reject_inconsistent_kinds() -> None:
         ClientArgs(realm="r", client_id="c", kind="public", service_accounts_enabled=True)
     with pytest.raises(ValueError, match="needs service_accounts_enabled"):
         ClientArgs(realm="r", client_id="c", service_account_realm_roles=["admin"])
+
+
+# --- adoption: a create that reached the server but not the state runs again (components/providers/base.py) ---
+
+
+@pytest.fixture
+def realm(keycloak: KeycloakConnection) -> Iterator[str]:
+    name = f"tr{uuid4().hex[:8]}"
+    admin = _Admin(keycloak)
+    admin.post("", {"realm": name, "enabled": True})
+    yield name
+    admin.delete(f"/{name}")
+    admin.close()
+
+
+def test_create_adopts_a_realm_left_by_an_interrupted_run(keycloak: KeycloakConnection) -> None:
+    name = f"tr{uuid4().hex[:8]}"
+    props = provider_props(RealmArgs(name=name, display_name="Declared", access_token_lifespan=600), keycloak)
+    admin = _Admin(keycloak)
+    admin.post("", {"realm": name, "enabled": False, "displayName": "Leftover", "accessTokenLifespan": 60})
+    try:
+        result = keycloak_provider.RealmProvider().create(props)
+
+        assert (result.id, result.outs) == (name, props)
+        live = admin.get(f"/{name}")
+        assert (live["enabled"], live["displayName"], live["accessTokenLifespan"]) == (True, "Declared", 600)
+        with pytest.raises(keycloak_provider.KeycloakError) as refused:  # positive control: a bad setting still fails
+            keycloak_provider.RealmProvider().create({**props, "name": f"{name}x", "password_policy": "nonsense(1)"})
+        assert not isinstance(refused.value, keycloak_provider.KeycloakConflictError)
+    finally:
+        admin.delete(f"/{name}")
+        admin.close()
+
+
+def test_create_adopts_a_realm_role_left_by_an_interrupted_run(keycloak: KeycloakConnection, realm: str) -> None:
+    props = provider_props(RealmRoleArgs(realm=realm, name="ws-admin", description="declared"), keycloak)
+    admin = _Admin(keycloak)
+    admin.post(f"/{realm}/roles", {"name": "ws-admin", "description": "leftover"})
+
+    result = keycloak_provider.RealmRoleProvider().create(props)
+
+    assert (result.id, result.outs) == (f"{realm}/ws-admin", props)
+    assert admin.get(f"/{realm}/roles/ws-admin")["description"] == "declared"
+    with pytest.raises(keycloak_provider.KeycloakError):  # positive control: a missing realm still fails
+        keycloak_provider.RealmRoleProvider().create({**props, "realm": f"{realm}-missing"})
+
+
+def test_create_adopts_a_client_scope_left_by_an_interrupted_run(keycloak: KeycloakConnection, realm: str) -> None:
+    mappers = [hardcoded_claim("tenant_id", "tenant-a"), realm_roles_claim("falcone_roles")]
+    props = provider_props(
+        ClientScopeArgs(realm=realm, name="falcone-tenant", description="declared", protocol_mappers=mappers), keycloak
+    )
+    admin = _Admin(keycloak)
+    # The leftover: another description, a mapper with another value, and a mapper nobody declared.
+    leftover = admin.post(
+        f"/{realm}/client-scopes", {"name": "falcone-tenant", "protocol": "openid-connect", "description": "old"}
+    )
+    for name, value in (("tenant_id", "tenant-b"), ("stray", "x")):
+        mapper = hardcoded_claim(name, value)
+        admin.post(
+            f"/{realm}/client-scopes/{leftover}/protocol-mappers/models",
+            {
+                "name": name,
+                "protocol": "openid-connect",
+                "protocolMapper": mapper["protocol_mapper"],
+                "config": mapper["config"],
+            },
+        )
+
+    result = keycloak_provider.ClientScopeProvider().create(props)
+
+    assert (result.id, result.outs) == (leftover, props)  # the server's id of the scope that exists
+    live = keycloak_provider.ClientScopeProvider().read(result.id, props).outs
+    assert live is not None
+    assert live["description"] == "declared"
+    assert live["protocol_mappers"] == mappers  # exactly the declared mappers, with the declared values
+    with pytest.raises(keycloak_provider.KeycloakError):  # positive control: a missing realm still fails
+        keycloak_provider.ClientScopeProvider().create({**props, "realm": f"{realm}-missing"})
+
+
+def test_create_adopts_a_client_left_by_an_interrupted_run(keycloak: KeycloakConnection, realm: str) -> None:
+    admin = _Admin(keycloak)
+    admin.post(f"/{realm}/roles", {"name": "ws-admin"})
+    args = ClientArgs(
+        realm=realm,
+        client_id="svc",
+        standard_flow_enabled=False,
+        service_accounts_enabled=True,
+        default_client_scopes=["basic", "roles"],
+        service_account_realm_roles=["ws-admin"],
+    )
+    props = provider_props(args, keycloak, client_secret=None)
+    # The leftover: created, but none of what follows the POST (service account, roles, scopes) happened.
+    leftover = admin.post(
+        f"/{realm}/clients", {"clientId": "svc", "publicClient": False, "redirectUris": ["https://old.test/*"]}
+    )
+
+    result = keycloak_provider.ClientProvider().create(props)
+
+    assert result.id == leftover
+    assert result.outs is not None
+    live_secret = admin.get(f"/{realm}/clients/{leftover}/client-secret")["value"]
+    assert result.outs == {**props, "client_secret": live_secret}  # the server's secret, read back
+    client = admin.client(realm, "svc")
+    assert (client["serviceAccountsEnabled"], client["redirectUris"]) == (True, [])
+    assert sorted(client["defaultClientScopes"]) == ["basic", "roles"]
+    token = _token(keycloak.url, realm, "svc", live_secret)
+    assert token.status_code == 200, token.text
+    assert "ws-admin" in _verified_claims(keycloak.url, realm, token.json()["access_token"])["realm_access"]["roles"]
+    with pytest.raises(keycloak_provider.KeycloakError):  # positive control: a missing realm still fails
+        keycloak_provider.ClientProvider().create({**props, "realm": f"{realm}-missing"})

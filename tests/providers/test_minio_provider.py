@@ -28,15 +28,19 @@ from pulumi.automation import OpType
 from components.connections import Backends, MinioConnection
 from components.providers.minio import (
     BucketArgs,
+    BucketProvider,
     MinioBucket,
     MinioPolicy,
     MinioUser,
     PolicyArgs,
+    PolicyProvider,
     UserArgs,
+    UserProvider,
     normalized_policy,
 )
 from falcone import pulumi_runner
 from falcone.toolchain import Toolchain
+from tests.providers.direct import provider_props
 
 pytestmark = [pytest.mark.platform, pytest.mark.toolchain]
 
@@ -329,3 +333,65 @@ def test_updates_in_place_secret_rotation_and_force_destroy(
     assert _user_policies(admin, user) is None
     assert _policy(admin, policy) is None
     stack.workspace.remove_stack("minio-upd")
+
+
+# --- adoption: a create that reached the server but not the state runs again (components/providers/base.py) ---
+
+
+@pytest.fixture
+def minio(backends: Backends) -> MinioConnection:
+    assert backends.minio is not None
+    return backends.minio
+
+
+def test_create_adopts_a_bucket_left_by_an_interrupted_run(minio: MinioConnection) -> None:
+    name = f"t{uuid4().hex[:8]}-adopted"
+    props = provider_props(BucketArgs(name=name, force_destroy=True, versioning=True, quota_bytes=1024 * 1024), minio)
+    root, admin = _s3_root(minio), _admin(minio)
+    root.make_bucket(name)  # the leftover: not versioned, no quota, and an object arrived meanwhile
+    root.put_object(name, "kept.txt", io.BytesIO(b"kept"), 4)
+    try:
+        result = BucketProvider().create(props)
+
+        assert (result.id, result.outs) == (name, props)
+        assert root.get_bucket_versioning(name).status == "Enabled"
+        assert json.loads(admin.bucket_quota_get(name))["quota"] == 1024 * 1024
+        assert root.stat_object(name, "kept.txt").size == 4  # adopted, not emptied
+    finally:
+        BucketProvider().delete(name, props)
+    assert not root.bucket_exists(name)
+
+
+def test_create_of_a_user_and_policy_left_by_an_interrupted_run_sets_the_declared_ones(
+    minio: MinioConnection,
+) -> None:
+    """Upserts: policy_add overwrites a policy, user_add resets a user's secret; policies are then synced."""
+    prefix = f"t{uuid4().hex[:8]}"
+    bucket, policy, other, user = f"{prefix}-b", f"{prefix}-rw", f"{prefix}-other", f"{prefix}-user"
+    policy_props = provider_props(PolicyArgs(name=policy, document=_bucket_policy(bucket)), minio)
+    user_props = provider_props(UserArgs(access_key=user, secret_key="declared-secret-1", policies=[policy]), minio)
+    root, admin = _s3_root(minio), _admin(minio)
+    root.make_bucket(bucket)
+    # The leftovers: the policy grants another bucket, the user has another secret and another policy.
+    admin.policy_add(policy, policy=_bucket_policy(f"{prefix}-elsewhere"))
+    admin.policy_add(other, policy=_bucket_policy(f"{prefix}-elsewhere"))
+    admin.user_add(user, "leftover-secret-1")
+    admin.attach_policy([other], user=user)
+    try:
+        policy_result = PolicyProvider().create(policy_props)
+        user_result = UserProvider().create(user_props)
+
+        assert (policy_result.id, policy_result.outs) == (policy, policy_props)
+        assert (user_result.id, user_result.outs) == (user, user_props)
+        live = _policy(admin, policy)
+        assert live is not None
+        assert normalized_policy(live.get("Policy", live)) == normalized_policy(_bucket_policy(bucket))
+        assert _user_policies(admin, user) == [policy]
+        assert asyncio.run(_put_status(minio, user, "declared-secret-1", bucket)) == "OK"
+        assert asyncio.run(_put_status(minio, user, "leftover-secret-1", bucket)) == "SignatureDoesNotMatch"
+    finally:
+        UserProvider().delete(user, user_props)
+        for name in (policy, other):
+            PolicyProvider().delete(name, {**policy_props, "name": name})
+        root.remove_object(bucket, "probe.txt")
+        root.remove_bucket(bucket)

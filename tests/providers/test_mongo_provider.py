@@ -19,10 +19,19 @@ from pymongo import AsyncMongoClient, MongoClient
 from pymongo.errors import OperationFailure
 
 from components.connections import Backends, MongoConnection
-from components.providers.mongo import DatabaseArgs, MongoDatabase, MongoUser, RoleGrant, UserArgs
+from components.providers.mongo import (
+    DatabaseArgs,
+    DatabaseProvider,
+    MongoDatabase,
+    MongoUser,
+    RoleGrant,
+    UserArgs,
+    UserProvider,
+)
 from falcone import pulumi_runner
 from falcone.toolchain import Toolchain
 from localplatform.endpoints import MongoEndpoint
+from tests.providers.direct import provider_props
 
 pytestmark = [pytest.mark.platform, pytest.mark.toolchain]
 
@@ -187,3 +196,58 @@ def test_databases_and_users_isolate_tenants(
     finally:
         admin.close()
     stack.workspace.remove_stack("mongo")
+
+
+# --- adoption: a create that reached the server but not the state runs again (components/providers/base.py) ---
+
+
+@pytest.fixture
+def mongo(backends: Backends) -> MongoConnection:
+    assert backends.mongo is not None
+    return backends.mongo
+
+
+def test_create_adopts_a_database_left_by_an_interrupted_run(mongo: MongoConnection) -> None:
+    name = f"t{uuid4().hex[:8]}_a"
+    props = provider_props(DatabaseArgs(name=name), mongo)
+    admin: MongoClient[dict[str, Any]] = MongoClient(mongo.uri)
+    try:
+        admin[name]["items"].insert_one({"kept": True})  # the leftover, holding data already
+
+        result = DatabaseProvider().create(props)
+
+        assert (result.id, result.outs) == (name, props)
+        assert admin[name]["_falcone"].find_one({"_id": "falcone"}) is not None
+        assert admin[name]["items"].count_documents({"kept": True}) == 1
+    finally:
+        DatabaseProvider().delete(name, props)
+        admin.close()
+
+
+def test_create_adopts_a_user_left_by_an_interrupted_run(mongo: MongoConnection, mongo_endpoint: MongoEndpoint) -> None:
+    database = f"t{uuid4().hex[:8]}_a"
+    username = f"{database}_app"
+    args = UserArgs(
+        username=username,
+        password=_password("new"),
+        database=database,
+        roles=[RoleGrant(role="readWrite", db=database)],
+    )
+    props = provider_props(args, mongo)
+    admin: MongoClient[dict[str, Any]] = MongoClient(mongo.uri)
+    # The leftover: another password, read-only.
+    admin[database].command("createUser", username, pwd=_password("old"), roles=[{"role": "read", "db": database}])
+    try:
+        result = UserProvider().create(props)
+
+        assert (result.id, result.outs) == (f"{database}.{username}", props)
+        assert _roles(admin, database, username) == [("readWrite", database)]
+        asyncio.run(_works_in(mongo_endpoint, username, _password("new"), database))  # writes: readWrite
+        asyncio.run(_login_refused(mongo_endpoint, username, _password("old"), database))
+        with pytest.raises(OperationFailure) as refused:  # positive control: an unknown role still fails
+            UserProvider().create({**props, "username": f"{username}2", "roles": [{"role": "nosuch", "db": database}]})
+        assert refused.value.code != 51003
+    finally:
+        UserProvider().delete(f"{database}.{username}", props)
+        admin.drop_database(database)
+        admin.close()

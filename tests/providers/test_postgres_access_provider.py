@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import psycopg
@@ -14,20 +16,30 @@ from pulumi.automation import OpType
 from components.connections import PostgresConnection
 from components.providers.postgres import PostgresRole, PostgresSchema, RoleArgs, SchemaArgs
 from components.providers.postgres_access import (
+    DatabaseArgs,
+    DatabaseGrantArgs,
+    DatabaseGrantProvider,
+    DatabaseProvider,
     DefaultPrivilegesArgs,
+    DefaultPrivilegesProvider,
     FunctionArgs,
+    FunctionProvider,
     PolicyArgs,
+    PolicyProvider,
     PostgresDefaultPrivileges,
     PostgresFunction,
     PostgresPolicy,
     PostgresSchemaGrant,
     PostgresTable,
     SchemaGrantArgs,
+    SchemaGrantProvider,
     TableArgs,
+    TableProvider,
 )
 from falcone import pulumi_runner
 from falcone.toolchain import Toolchain
 from localplatform.endpoints import PostgresEndpoint
+from tests.providers.direct import provider_props
 
 pytestmark = [pytest.mark.platform, pytest.mark.toolchain]
 
@@ -204,3 +216,147 @@ def test_rls_grants_and_defaults_isolate_tenants_and_drift_is_repaired(
     with psycopg.connect(dsn) as admin:
         assert admin.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (p,)).fetchone() is None
         assert admin.execute("SELECT 1 FROM pg_roles WHERE rolname LIKE %s", (f"{p}%",)).fetchone() is None
+
+
+# --- adoption: a create that reached the server but not the state runs again (components/providers/base.py) ---
+
+
+@pytest.fixture
+def workspace(postgres_endpoint: PostgresEndpoint) -> Iterator[str]:
+    """A prefix with roles `{p}_migrator`, `{p}_runtime`, `{p}_anon` and a schema `{p}` owned by the migrator."""
+    dsn, p = postgres_endpoint.dsn, f"t{uuid4().hex[:8]}"
+    roles = [f"{p}_{role}" for role in ("migrator", "runtime", "anon")]
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        for role in roles:
+            admin.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(sql.Identifier(p), sql.Identifier(roles[0])))
+    yield p
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(f"{p}_db")))
+        admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(p)))
+        for role in roles:  # default privileges and grants first, then the roles
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def _connection(endpoint: PostgresEndpoint) -> PostgresConnection:
+    return PostgresConnection(dsn=endpoint.dsn)
+
+
+def test_create_adopts_a_database_left_by_an_interrupted_run(
+    postgres_endpoint: PostgresEndpoint, workspace: str
+) -> None:
+    p = workspace
+    props = provider_props(DatabaseArgs(name=f"{p}_db", owner=f"{p}_migrator"), _connection(postgres_endpoint))
+    with psycopg.connect(postgres_endpoint.dsn, autocommit=True) as admin:
+        # Interrupted between CREATE and REVOKE: the admin's database, PUBLIC may still connect.
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(f"{p}_db")))
+
+    result = DatabaseProvider().create(props)
+
+    assert (result.id, result.outs) == (f"{p}_db", props)
+    with psycopg.connect(postgres_endpoint.dsn) as admin:
+        row = admin.execute(
+            "SELECT pg_get_userbyid(datdba), has_database_privilege(%s, datname, 'CONNECT') FROM pg_database "
+            "WHERE datname = %s",
+            (f"{p}_anon", f"{p}_db"),
+        ).fetchone()
+    assert row == (f"{p}_migrator", False)  # declared owner; PUBLIC (hence anon) cannot connect
+    with pytest.raises(psycopg.errors.UndefinedObject):  # positive control: an unknown owner still fails
+        DatabaseProvider().create({**props, "name": f"{p}_db2", "owner": f"{p}_nobody"})
+
+
+def test_create_adopts_a_table_left_by_an_interrupted_run(postgres_endpoint: PostgresEndpoint, workspace: str) -> None:
+    p = workspace
+    args = TableArgs(database="postgres", schema=p, name="items", owner=f"{p}_migrator", columns=["id int"])
+    props = provider_props(args, _connection(postgres_endpoint))
+    with psycopg.connect(postgres_endpoint.dsn, autocommit=True) as admin:
+        # Created, not yet given to its owner nor put under RLS; a row arrived meanwhile.
+        admin.execute(sql.SQL("CREATE TABLE {}.items (id int)").format(sql.Identifier(p)))
+        admin.execute(sql.SQL("INSERT INTO {}.items VALUES (1)").format(sql.Identifier(p)))
+
+    result = TableProvider().create(props)
+
+    assert (result.id, result.outs) == (f"postgres/{p}.items", props)
+    with psycopg.connect(postgres_endpoint.dsn) as admin:
+        row = admin.execute(
+            "SELECT pg_get_userbyid(relowner), relrowsecurity, relforcerowsecurity FROM pg_class "
+            "WHERE oid = %s::regclass",
+            (f"{p}.items",),
+        ).fetchone()
+        assert row == (f"{p}_migrator", True, True)
+        assert admin.execute(sql.SQL("SELECT id FROM {}.items").format(sql.Identifier(p))).fetchall() == [(1,)]
+    with pytest.raises(psycopg.errors.InvalidSchemaName):  # positive control: a missing schema still fails
+        TableProvider().create({**props, "schema": f"{p}_missing"})
+
+
+def test_create_adopts_a_policy_left_by_an_interrupted_run(postgres_endpoint: PostgresEndpoint, workspace: str) -> None:
+    p = workspace
+    connection = _connection(postgres_endpoint)
+    TableProvider().create(
+        provider_props(TableArgs(database="postgres", schema=p, name="items", columns=["tenant_id text"]), connection)
+    )
+    args = PolicyArgs(
+        database="postgres",
+        schema=p,
+        table="items",
+        name="tenant_isolation",
+        roles=[f"{p}_runtime"],
+        using=TENANT_PREDICATE,
+        with_check=TENANT_PREDICATE,
+    )
+    props = provider_props(args, connection)
+    with psycopg.connect(postgres_endpoint.dsn, autocommit=True) as admin:
+        # The leftover lets everything through, to another role.
+        admin.execute(
+            sql.SQL("CREATE POLICY tenant_isolation ON {}.items TO {} USING (true)").format(
+                sql.Identifier(p), sql.Identifier(f"{p}_anon")
+            )
+        )
+
+    result = PolicyProvider().create(props)
+
+    assert result.id == f"postgres/{p}.items/tenant_isolation"
+    assert result.outs is not None
+    assert result.outs["live_roles"] == [f"{p}_runtime"]
+    assert "current_setting" in result.outs["live_using"]
+    assert all(result.outs[f"live_{key}"] == result.outs[f"applied_{key}"] for key in ("using", "roles"))
+    with psycopg.connect(postgres_endpoint.dsn) as admin:
+        row = admin.execute(
+            "SELECT roles::text[], qual FROM pg_policies WHERE schemaname = %s AND policyname = 'tenant_isolation'",
+            (p,),
+        ).fetchone()
+    assert row == ([f"{p}_runtime"], result.outs["live_using"])
+    with pytest.raises(psycopg.errors.UndefinedObject):  # positive control: an unknown role still fails
+        PolicyProvider().create({**props, "roles": [f"{p}_nobody"]})
+
+
+def test_upserting_creates_converge_when_run_again_after_an_interrupted_run(
+    postgres_endpoint: PostgresEndpoint, workspace: str
+) -> None:
+    """Grants, default privileges and functions are written as "make it so": a second create just converges."""
+    p = workspace
+    connection = _connection(postgres_endpoint)
+    grant = SchemaGrantArgs(database="postgres", schema=p, role=f"{p}_runtime", privileges=["USAGE"])
+    defaults = DefaultPrivilegesArgs(
+        database="postgres", schema=p, owner=f"{p}_migrator", role=f"{p}_runtime", privileges=["SELECT"]
+    )
+    function = FunctionArgs(
+        database="postgres", schema=p, name="answer", returns="int", body="SELECT 42", execute_roles=[f"{p}_runtime"]
+    )
+    cases: list[tuple[Any, Any, dict[str, Any]]] = [
+        (SchemaGrantProvider(), grant, {"privileges": ["USAGE", "CREATE"]}),
+        (DatabaseGrantProvider(), DatabaseGrantArgs("postgres", f"{p}_runtime"), {"privileges": ["TEMPORARY"]}),
+        (DefaultPrivilegesProvider(), defaults, {"privileges": ["SELECT", "DELETE"]}),
+        (FunctionProvider(), function, {"body": "SELECT 7"}),
+    ]
+    for provider, args, leftover in cases:
+        props = provider_props(args, connection)
+        first = provider.create({**props, **leftover})  # the interrupted run's, with other values
+
+        result = provider.create(props)
+
+        assert (result.id, result.outs) == (first.id, props)
+        live = provider.read(result.id, props).outs
+        assert {key: live[key] for key in leftover} == {key: props[key] for key in leftover}  # as declared again
+        provider.delete(result.id, props)

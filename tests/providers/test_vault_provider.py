@@ -21,8 +21,11 @@ from pulumi.automation import OpType
 from components.connections import Backends, VaultConnection
 from components.providers.vault import (
     KvSecretArgs,
+    KvSecretProvider,
     MountArgs,
+    MountProvider,
     PolicyArgs,
+    PolicyProvider,
     VaultKvSecret,
     VaultMount,
     VaultPolicy,
@@ -30,6 +33,7 @@ from components.providers.vault import (
 from falcone import pulumi_runner
 from falcone.toolchain import Toolchain
 from localplatform.endpoints import OpenBaoEndpoint
+from tests.providers.direct import provider_props
 
 pytestmark = [pytest.mark.platform, pytest.mark.toolchain]
 
@@ -211,3 +215,75 @@ def test_mount_policies_and_secrets_isolate_tenants(
     for tenant in TENANTS:
         assert _policy(root, f"{prefix}-{tenant}") is None
     stack.workspace.remove_stack("bao")
+
+
+# --- adoption: a create that reached the server but not the state runs again (components/providers/base.py) ---
+
+
+@pytest.fixture
+def vault(backends: Backends) -> VaultConnection:
+    assert backends.vault is not None
+    return backends.vault
+
+
+def test_create_adopts_a_mount_left_by_an_interrupted_run(vault: VaultConnection, root: hvac.Client) -> None:
+    path = f"t{uuid4().hex[:8]}-kv"
+    props = provider_props(MountArgs(path=path, description="declared"), vault)
+    root.sys.enable_secrets_engine("kv", path=path, description="leftover", options={"version": "2"})
+    kept = provider_props(KvSecretArgs(mount=path, path="tenant/a/db", data={"password": "kept"}), vault)
+    try:
+        KvSecretProvider().create(kept)  # waits out the fresh mount's storage upgrade
+
+        result = MountProvider().create(props)
+
+        assert (result.id, result.outs) == (path, props)
+        mount = _mount(root, path)
+        assert mount is not None
+        assert (mount["type"], mount["options"], mount["description"]) == ("kv", {"version": "2"}, "declared")
+        assert _read(root, path, "a") == {"password": "kept"}  # adopted, not remounted
+    finally:
+        MountProvider().delete(path, props)
+
+    # Positive control: another engine than declared (KV v1) cannot be adopted, and is left as it is.
+    root.sys.enable_secrets_engine("kv", path=path, options={"version": "1"})
+    try:
+        with pytest.raises(RuntimeError, match="cannot be adopted"):
+            MountProvider().create(props)
+        mount = _mount(root, path)
+        assert mount is not None
+        assert mount["options"] == {"version": "1"}
+    finally:
+        MountProvider().delete(path, props)
+
+
+def test_create_adopts_a_policy_left_by_an_interrupted_run(vault: VaultConnection, root: hvac.Client) -> None:
+    name = f"t{uuid4().hex[:8]}-a"
+    props = provider_props(PolicyArgs(name=name, policy=_policy_hcl("kv", "a")), vault)
+    root.sys.create_or_update_policy(name, _policy_hcl("kv", "b"))  # the leftover grants another tenant's paths
+    try:
+        result = PolicyProvider().create(props)
+
+        assert (result.id, result.outs) == (name, props)
+        assert _policy(root, name) == _policy_hcl("kv", "a")
+        with pytest.raises(hvac.exceptions.InvalidRequest):  # positive control: invalid HCL still fails
+            PolicyProvider().create({**props, "name": f"{name}-x", "policy": "path {"})
+    finally:
+        PolicyProvider().delete(name, props)
+
+
+def test_create_of_a_secret_left_by_an_interrupted_run_writes_the_declared_data(
+    vault: VaultConnection, root: hvac.Client
+) -> None:
+    """A KV write is an upsert: the create runs again and its version is the latest."""
+    path = f"t{uuid4().hex[:8]}-kv"
+    root.sys.enable_secrets_engine("kv", path=path, options={"version": "2"})
+    props = provider_props(KvSecretArgs(mount=path, path="tenant/a/db", data={"password": "declared"}), vault)
+    try:
+        KvSecretProvider().create({**props, "data": {"password": "leftover", "extra": "x"}})  # then forgotten
+
+        result = KvSecretProvider().create(props)
+
+        assert (result.id, result.outs) == (f"{path}/tenant/a/db", props)
+        assert _read(root, path, "a") == {"password": "declared"}
+    finally:
+        _sys(root).disable_secrets_engine(path)
