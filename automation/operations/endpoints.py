@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from automation.auth import CurrentPrincipal, Principal
-from automation.authorization import Action, authorize, visible_tenants
+from automation.authorization import Action, authorize, visible_tenants, visible_workspaces
 from automation.db import Connection, Transaction, pool
 from automation.lifecycle import KIND_ACTIONS
 from automation.operations import repository, service
@@ -28,6 +28,10 @@ async def _visible(connection: Connection, principal: Principal, operation_id: s
     if operation is None:
         raise Problem(404, f"no operation {operation_id!r}")
     authorize(principal, Action.OPERATION_READ, operation["tenant"], operation["workspace"])
+    # A tenant-level operation is not a workspace's: workspace roles see only their workspace's.
+    tenant_level = operation["tenant"] is not None and operation["workspace"] is None
+    if tenant_level and visible_workspaces(principal, operation["tenant"]) is not None:
+        raise Problem(404, f"no operation {operation_id!r}")
     return operation
 
 
@@ -42,11 +46,12 @@ async def list_operations(
     cursor: Annotated[str | None, Query(max_length=64, description="`next_cursor` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OperationList:
-    if tenant is not None:
-        authorize(principal, Action.OPERATION_READ, tenant, workspace)
+    authorize(principal, Action.OPERATION_READ, tenant, workspace if tenant is not None else None)
+    scoped = principal.tenant_id if tenant is None else tenant
     rows = await repository.page(
         connection,
         tenants=visible_tenants(principal),
+        workspaces=visible_workspaces(principal, scoped) if scoped is not None else None,
         tenant=tenant,
         workspace=workspace,
         status=status,

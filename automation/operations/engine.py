@@ -88,7 +88,7 @@ class StackEngine:
             # A create the engine started but never recorded may exist on the server: our providers adopt an
             # existing object on create, so dropping the pending entry and running `up` again converges.
             assert state.deployment is not None
-            state.deployment["pending_operations"] = []
+            state.deployment = {**state.deployment, "pending_operations": []}
             stack.import_stack(state)
             done.append(f"cleared {len(pending)} pending operation(s): " + ", ".join(_pending(p) for p in pending))
         return done

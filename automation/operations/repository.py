@@ -70,6 +70,7 @@ async def page(
     connection: Connection,
     *,
     tenants: frozenset[str] | None,
+    workspaces: frozenset[str] | None,
     tenant: str | None,
     workspace: str | None,
     status: str | None,
@@ -86,6 +87,7 @@ async def page(
           AND ($4::text IS NULL OR status = $4)
           AND ($5::text IS NULL OR kind = $5)
           AND ($6::text IS NULL OR id < $6)
+          AND ($8::text[] IS NULL OR workspace = ANY($8))
         ORDER BY id DESC
         LIMIT $7
         """,
@@ -96,6 +98,7 @@ async def page(
         kind,
         before,
         limit,
+        sorted(workspaces) if workspaces is not None else None,
     )
     return [dict(row) for row in rows]
 

@@ -23,12 +23,13 @@ from automation.tenants.schemas import (
     TenantState,
     TenantUpdate,
 )
+from falcone.http.problems import Responses
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 TenantSlug = Annotated[str, Path(max_length=64)]
-ACCEPTED = {202: {"model": Accepted, "description": "queued; follow the operation at the Location header"}}
-NOT_FOUND = {404: {"description": "no such tenant (or not yours)"}}
-CONFLICT = {409: {"description": "the tenant's state does not allow this now"}}
+ACCEPTED: Responses = {202: {"model": Accepted, "description": "queued; follow the operation at the Location header"}}
+NOT_FOUND: Responses = {404: {"description": "no such tenant (or not yours)"}}
+CONFLICT: Responses = {409: {"description": "the tenant's state does not allow this now"}}
 
 
 @router.post("", status_code=202, response_model=Accepted, responses={409: {"description": "slug taken"}})

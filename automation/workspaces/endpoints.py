@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from automation.auth import CurrentPrincipal
-from automation.authorization import Action, authorize
+from automation.authorization import Action, authorize, visible_workspaces
 from automation.db import Transaction
 from automation.operations.schemas import Accepted
 from automation.operations.service import accepted
@@ -22,12 +22,13 @@ from automation.workspaces.schemas import (
     WorkspaceState,
     WorkspaceUpdate,
 )
+from falcone.http.problems import Responses
 
 router = APIRouter(prefix="/v1/tenants/{tenant}/workspaces", tags=["workspaces"])
 Segment = Annotated[str, Path(max_length=64)]
-NOT_FOUND = {404: {"description": "no such tenant or workspace (or not yours)"}}
-CONFLICT = {409: {"description": "the workspace's state does not allow this now"}}
-QUOTA = {422: {"description": "invalid, or beyond a quota (the problem names the dimension)"}}
+NOT_FOUND: Responses = {404: {"description": "no such tenant or workspace (or not yours)"}}
+CONFLICT: Responses = {409: {"description": "the workspace's state does not allow this now"}}
+QUOTA: Responses = {422: {"description": "invalid, or beyond a quota (the problem names the dimension)"}}
 
 
 @router.post("", status_code=202, response_model=Accepted, responses={**NOT_FOUND, **CONFLICT, **QUOTA})
@@ -47,19 +48,12 @@ async def list_workspaces(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> WorkspaceList:
-    authorize(
-        principal, Action.WORKSPACE_READ, tenant, principal.workspace_id if _workspace_scoped(principal) else None
-    )
+    authorize(principal, Action.WORKSPACE_READ, tenant)
     await tenants.get(connection, tenant)
-    visible = frozenset({principal.workspace_id}) if _workspace_scoped(principal) and principal.workspace_id else None
+    visible = visible_workspaces(principal, tenant)
     rows = await repository.page(connection, tenant=tenant, visible=visible, state=state, after=cursor, limit=limit + 1)
     items = [WorkspaceOut.of(row) for row in rows[:limit]]
     return WorkspaceList(items=items, next_cursor=items[-1].slug if len(rows) > limit else None)
-
-
-def _workspace_scoped(principal: object) -> bool:
-    roles = getattr(principal, "roles", frozenset())
-    return not roles & {"superadmin", "platform_admin", "platform_operator", "tenant_admin", "tenant_operator"}
 
 
 @router.get("/{workspace}", response_model=WorkspaceOut, responses=NOT_FOUND)

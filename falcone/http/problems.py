@@ -78,3 +78,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, _error: Exception) -> JSONResponse:
         return problem_response(request, 500, "an unexpected error occurred; quote the correlation id to support")
+
+
+# FastAPI's `responses=` documentation of a route (status → description/model).
+Responses = dict[int | str, dict[str, Any]]
