@@ -80,7 +80,7 @@ class TenantApply:
         stack, repair = TenantNames(tenant["slug"]).stack, context.operation["kind"] == "tenant.repair"
         outputs = await context.in_thread(
             lambda on_event: context.engine.up(
-                stack, tenant_config(tenant), on_event, message=context.message, refresh=repair
+                stack, tenant_config(tenant), on_event, message=context.message, tags=context.tags, refresh=repair
             )
         )
         async with context.pool.acquire() as connection:
@@ -157,6 +157,7 @@ class WorkspaceApply:
                 workspace_config(workspace, applications),
                 on_event,
                 message=context.message,
+                tags=context.tags,
                 refresh=op["kind"] == "workspace.repair",
             )
         )

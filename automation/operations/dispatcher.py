@@ -62,6 +62,10 @@ class RunContext:
         op = self.operation
         return f"{op['kind']} {op['id']} correlation-id={op['correlation_id']}"
 
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"falcone:operation": self.operation["id"], "falcone:correlation-id": self.operation["correlation_id"]}
+
 
 class Handler(Protocol):
     async def run(self, context: RunContext) -> dict[str, Any]: ...

@@ -41,9 +41,20 @@ class StackEngine:
         return stack
 
     def up(
-        self, name: str, config: dict[str, str], on_event: EventSink, *, message: str, refresh: bool = False
+        self,
+        name: str,
+        config: dict[str, str],
+        on_event: EventSink,
+        *,
+        message: str,
+        tags: dict[str, str] | None = None,
+        refresh: bool = False,
     ) -> dict[str, Any]:
+        """`tags` mark the stack with the operation and correlation id that last changed it (`pulumi stack tag
+        ls`); `message` puts them in the stack's update history."""
         stack = self._stack(name, config)
+        for key, value in (tags or {}).items():
+            stack.set_tag(key, value)
         if refresh and _has_resources(stack):
             stack.refresh(exclude=pulumi_runner.render_only_urns(stack), on_event=on_event, message=message)
         result = stack.up(on_event=on_event, message=message)

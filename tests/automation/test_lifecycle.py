@@ -16,6 +16,7 @@ from kafka import KafkaAdminClient
 from minio import Minio
 from psycopg import sql
 
+from falcone import pulumi_runner
 from falcone.naming import TenantNames, WorkspaceNames
 from tests.automation.api import Api
 from tests.automation.service import AutomationProcess
@@ -65,7 +66,14 @@ def test_tenant_and_workspace_lifecycle_on_the_real_servers(api: Api, platform_d
     deployment, slug = platform_deployment, _slug("acme")
     tenant_names, names = TenantNames(slug), WorkspaceNames(slug, "prod")
 
-    [create] = api.accepted("POST", "/v1/tenants", json={"slug": slug, "display_name": "Acme", "plan": "growth"})
+    correlation = f"corr-{slug}"
+    [create] = api.accepted(
+        "POST",
+        "/v1/tenants",
+        json={"slug": slug, "display_name": "Acme", "plan": "growth"},
+        headers={"X-Correlation-Id": correlation},
+    )
+    assert create["correlation_id"] == correlation
     assert create["status"] == "queued"
     assert create["kind"] == "tenant.create"
     done = api.succeeded(create["id"])
@@ -75,6 +83,12 @@ def test_tenant_and_workspace_lifecycle_on_the_real_servers(api: Api, platform_d
     assert tenant["conditions"]["Ready"]["status"] == "True"
     assert tenant["observed_generation"] == tenant["generation"]
     assert _realm_exists(deployment, tenant_names.realm)
+    # The correlation id reaches the Pulumi stack: its tags and its update history.
+    stack = pulumi_runner.project_stack(
+        tenant_names.stack, deployment.state_dir, create=False, work_dir=deployment.work_dir / tenant_names.stack
+    )
+    assert stack.list_tags()["falcone:correlation-id"] == correlation
+    assert correlation in (stack.history(page_size=1)[0].message or "")
 
     [ws] = api.accepted(
         "POST",
