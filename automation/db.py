@@ -42,7 +42,8 @@ async def transaction(request: Request) -> AsyncIterator[Connection]:
         yield connection
 
 
-Transaction = Annotated[Connection, Depends(transaction)]
+# scope="function": the transaction commits before the response is sent, so what a 2xx announces exists.
+Transaction = Annotated[Connection, Depends(transaction, scope="function")]
 
 
 def record(row: asyncpg.Record | None) -> dict[str, Any] | None:
