@@ -31,6 +31,12 @@ def policy_hcl(mount: str, rules: list[tuple[str, list[str]]]) -> str:
 
 READ = ["read", "list"]
 READ_WRITE = ["create", "read", "update", "delete", "list"]
+EXECUTOR_POLICY = "executor-policy"
+
+
+def executor_policy_hcl(mount: str) -> str:
+    """The executor (data plane) reads each workspace's service credentials on first use, and writes nothing."""
+    return policy_hcl(mount, [("workspace", READ)])
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,8 @@ class PlatformSecretsArgs:
 
 
 class PlatformSecrets(pulumi.ComponentResource):
-    """The platform-wide policies: platform (read/write), gateway and iam (read)."""
+    """The platform-wide policies: platform (read/write), gateway and iam (read), and executor: read on every
+    workspace's subtree (the data plane reads each workspace's service credentials on first use)."""
 
     mount: pulumi.Output[str]
 
@@ -69,6 +76,12 @@ class PlatformSecrets(pulumi.ComponentResource):
                 args.connection,
                 pulumi.ResourceOptions(parent=self, depends_on=depends),
             )
+        VaultPolicy(
+            f"{name}-{EXECUTOR_POLICY}",
+            PolicyArgs(name=EXECUTOR_POLICY, policy=executor_policy_hcl(args.mount)),
+            args.connection,
+            pulumi.ResourceOptions(parent=self, depends_on=depends),
+        )
         self.mount = pulumi.Output.from_input(args.mount)
         self.register_outputs({"mount": self.mount})
 

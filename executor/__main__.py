@@ -1,0 +1,17 @@
+"""`python -m executor`: serve the data API (127.0.0.1 by default; FALCONE_EXECUTOR_HOST/PORT/WORKERS)."""
+
+import uvicorn
+
+from executor.settings import ExecutorSettings
+
+settings = ExecutorSettings()
+# Workers import the app themselves (uvicorn needs an import string for more than one), each with its own pools.
+uvicorn.run(
+    "executor.app:create_app",
+    factory=True,
+    host=settings.host,
+    port=settings.port,
+    workers=settings.workers,
+    log_level=settings.log_level,
+    access_log=False,
+)

@@ -1,0 +1,71 @@
+"""The executor (data_access domain): a workspace's data through its verified credential, isolation enforced by
+the database (every request one transaction under a NOBYPASSRLS role with the tenant context set).
+
+This step serves PostgreSQL tables: the documents API (`/v1/collections`) and a PostgREST-compatible mount
+(`/rest/v1`), plus health, readiness and metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import httpx2
+from fastapi import FastAPI
+
+from executor import health
+from executor.data.credentials import VaultCredentials
+from executor.data.pools import WorkspacePools
+from executor.identity import repository as identity_repository
+from executor.identity.service import IdentityResolver
+from executor.identity.tokens import Jwks
+from executor.metrics import Metrics, MetricsMiddleware
+from executor.settings import ExecutorSettings
+from executor.tables import endpoints as collections
+from executor.tables import rest
+from executor.tables.service import TablesService
+from falcone.http import problems
+from falcone.http.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
+
+
+def create_app(settings: ExecutorSettings | None = None) -> FastAPI:
+    settings = settings or ExecutorSettings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metadata = await asyncpg.create_pool(
+            settings.metadata_dsn.get_secret_value(), min_size=1, max_size=settings.metadata_pool_size
+        )
+        assert metadata is not None
+        http = httpx2.AsyncClient(timeout=5.0)
+        credentials = VaultCredentials(
+            http, settings.vault_address, settings.vault_token.get_secret_value(), settings.vault_mount
+        )
+        pools = WorkspacePools(
+            credentials, settings.postgres_host, settings.postgres_port, settings.pool_size, settings.max_pools
+        )
+        app.state.credentials = credentials
+        app.state.check_metadata = lambda: identity_repository.ping(metadata)
+        app.state.identity = IdentityResolver(settings, metadata, Jwks(http, settings.jwks_ttl_s))
+        app.state.tables = TablesService(settings, pools)
+        try:
+            yield
+        finally:
+            await pools.close()
+            await metadata.close()
+            await http.aclose()
+
+    app = FastAPI(title="Falcone executor", version="0.1.0", openapi_url="/v1/openapi.json", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(collections.router)
+    app.include_router(rest.router)
+    # Outermost first: every response, the 413 included, carries the correlation id and is counted.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,1 @@
+"""PostgreSQL tables of a workspace: the documents API (`/v1/collections`) and the PostgREST mount (`/rest/v1`)."""
