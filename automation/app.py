@@ -16,6 +16,8 @@ import structlog
 from fastapi import FastAPI
 
 from automation import auth
+from automation.apikeys.endpoints import router as api_keys_router
+from automation.applications.endpoints import router as applications_router
 from automation.auth import TokenVerifier
 from automation.db import create_pool
 from automation.drift.endpoints import router as drift_router
@@ -79,6 +81,8 @@ def create_app(settings: AutomationSettings | None = None, *, serve_lifecycle: b
     auth.install(app)
     for router in (plans_router, tenants_router, workspaces_router, operations_router, drift_router):
         app.include_router(router)
+    app.include_router(applications_router)
+    app.include_router(api_keys_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
