@@ -12,8 +12,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from automation import auth
 from automation.apikeys.endpoints import router as api_keys_router
@@ -31,7 +33,7 @@ from automation.tenants.endpoints import router as tenants_router
 from automation.workspaces.endpoints import router as workspaces_router
 from falcone import platform_stack, toolchain
 from falcone.http import problems
-from falcone.http.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
+from falcone.http.middleware import BodyLimitMiddleware, CorrelationIdMiddleware, RejectNulMiddleware
 
 log = structlog.get_logger("automation")
 
@@ -103,7 +105,13 @@ def create_app(settings: AutomationSettings | None = None, *, serve_lifecycle: b
             raise problems.Problem(503, f"the metadata database does not answer: {error}") from None
         return {"status": "ready", "pulumi": built.pulumi_version}
 
-    # Outermost first: every response, the 413 included, carries the correlation id.
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    @app.exception_handler(asyncpg.UntranslatableCharacterError)
+    async def _unstorable_text(request: Request, _error: Exception) -> JSONResponse:
+        return problems.problem_response(request, 422, "text values may not contain NUL characters")
+
+    # Added last = outermost: every response, the 413 and 400 included, carries the correlation id.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RejectNulMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
     return app

@@ -61,8 +61,9 @@ class StackEngine:
         return visible_outputs(result.outputs)
 
     def secret_outputs(self, name: str) -> dict[str, Any]:
-        """Outputs with their secret values, for the one response that hands credentials out."""
-        stack = self._stack(name, {}, create=False)
+        """Outputs with their secret values, for the one response that hands credentials out. Reads only: the
+        stack's config is not written (an operation on the stack may be setting it)."""
+        stack = pulumi_runner.project_stack(name, self.state_dir, create=False, work_dir=self.work_dir / name)
         return {key: value.value for key, value in stack.outputs().items()}
 
     def destroy(self, name: str, on_event: EventSink, *, message: str) -> None:

@@ -40,6 +40,48 @@ class CorrelationIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+class RejectNulMiddleware:
+    """NUL in the path or query string is refused with 400: no identifier or filter of ours may hold it, and
+    PostgreSQL text cannot store it (it would fail deep in a handler instead)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_nul(scope):
+            await _send_problem(scope, send, 400, "Bad Request", "the path or query string contains a NUL character")
+            return
+        await self.app(scope, receive, send)
+
+
+def _has_nul(scope: Scope) -> bool:
+    raw = bytes(scope.get("raw_path") or scope.get("path", "").encode()) + b"?" + bytes(scope.get("query_string", b""))
+    return b"%00" in raw or b"\x00" in raw or "\x00" in scope.get("path", "")
+
+
+async def _send_problem(scope: Scope, send: Send, status: int, title: str, detail: str) -> None:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": scope.get("path", "").replace("\x00", ""),
+        "correlation_id": scope.get("state", {}).get("correlation_id", ""),
+    }
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -68,26 +110,8 @@ class BodyLimitMiddleware:
             await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        body: dict[str, Any] = {
-            "type": "about:blank",
-            "title": "Content Too Large",
-            "status": 413,
-            "detail": f"the request body is larger than {self.max_bytes} bytes",
-            "instance": scope.get("path", ""),
-            "correlation_id": scope.get("state", {}).get("correlation_id", ""),
-        }
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        detail = f"the request body is larger than {self.max_bytes} bytes"
+        await _send_problem(scope, send, 413, "Content Too Large", detail)
 
 
 class _TooLarge(Exception):  # noqa: N818

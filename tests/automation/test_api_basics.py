@@ -68,3 +68,12 @@ async def test_openapi_is_published(client: httpx2.AsyncClient) -> None:
     spec = (await client.get("/v1/openapi.json")).json()
     assert spec["openapi"].startswith("3.1")
     assert "/v1/plans/{name}" in spec["paths"]
+
+
+async def test_nul_in_path_or_query_is_a_400_problem_not_a_crash(client: httpx2.AsyncClient) -> None:
+    for url in ("/v1/plans/a%00b", "/v1/plans?cursor=%00", "/v1/tenants/x%00y/workspaces"):
+        response = await client.get(url, headers={"X-Correlation-Id": "corr-nul"})
+        assert response.status_code == 400, url
+        assert response.headers["content-type"] == PROBLEM
+        assert response.json()["correlation_id"] == "corr-nul"
+    assert (await client.get("/v1/plans/growth")).status_code == 200  # positive control
