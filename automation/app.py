@@ -20,13 +20,19 @@ from fastapi.responses import JSONResponse
 from automation import auth
 from automation.apikeys.endpoints import router as api_keys_router
 from automation.applications.endpoints import router as applications_router
+from automation.audit.endpoints import router as audit_router
+from automation.audit.publisher import AuditPublisher
 from automation.auth import TokenVerifier
 from automation.db import create_pool
 from automation.drift.endpoints import router as drift_router
+from automation.idempotency import IdempotencyMiddleware
 from automation.lifecycle import handlers
+from automation.observability import Metrics, RequestObservationMiddleware
+from automation.observability import router as metrics_router
 from automation.operations.dispatcher import Dispatcher
 from automation.operations.endpoints import router as operations_router
 from automation.operations.engine import StackEngine
+from automation.operations.service import finished_hook
 from automation.plans.endpoints import router as plans_router
 from automation.settings import AutomationSettings
 from automation.tenants.endpoints import router as tenants_router
@@ -51,6 +57,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.platform = outputs
     app.state.pool = await create_pool(outputs.metadata_dsn(backends, "automation"))
     app.state.verifier = TokenVerifier.for_realm(backends.keycloak.url, outputs.realm)
+    assert backends.kafka is not None
+    publisher = AuditPublisher(app.state.pool, backends.kafka.client_settings(), outputs.audit_topic)
+    app.state.audit_publisher = publisher
+    await publisher.start()
     engine = StackEngine(backends, settings.state_dir, settings.work_dir, stack_settings)
     app.state.dispatcher = Dispatcher(
         app.state.pool,
@@ -58,13 +68,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         handlers(),
         worker=settings.worker_id,
         max_parallel=settings.max_parallel_operations,
+        on_finished=[finished_hook(app.state.pool, app.state.metrics, publisher)],
     )
     await app.state.dispatcher.start()
-    log.info("ready", realm=outputs.realm, metadata=outputs.metadata_database)
+    log.info("ready", realm=outputs.realm, metadata=outputs.metadata_database, audit_topic=outputs.audit_topic)
     try:
         yield
     finally:
         await app.state.dispatcher.stop()
+        await publisher.stop()
         await app.state.verifier.aclose()
         await app.state.pool.close()
 
@@ -79,12 +91,21 @@ def create_app(settings: AutomationSettings | None = None, *, serve_lifecycle: b
         lifespan=lifespan if serve_lifecycle else None,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     problems.install(app)
     auth.install(app)
-    for router in (plans_router, tenants_router, workspaces_router, operations_router, drift_router):
+    for router in (
+        plans_router,
+        tenants_router,
+        workspaces_router,
+        applications_router,
+        api_keys_router,
+        operations_router,
+        drift_router,
+        audit_router,
+        metrics_router,
+    ):
         app.include_router(router)
-    app.include_router(applications_router)
-    app.include_router(api_keys_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -101,17 +122,23 @@ def create_app(settings: AutomationSettings | None = None, *, serve_lifecycle: b
         try:
             async with pool.acquire(timeout=2) as connection:
                 await connection.fetchval("SELECT 1")
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError, asyncpg.PostgresError) as error:
             raise problems.Problem(503, f"the metadata database does not answer: {error}") from None
-        return {"status": "ready", "pulumi": built.pulumi_version}
+        publisher: AuditPublisher = app.state.audit_publisher
+        # Audit events wait in PostgreSQL while Kafka is away: the service stays ready and says so.
+        audit = "ok" if publisher.failures == 0 else f"retrying ({publisher.last_error})"
+        return {"status": "ready", "pulumi": built.pulumi_version, "audit_publisher": audit}
 
     @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
     @app.exception_handler(asyncpg.UntranslatableCharacterError)
     async def _unstorable_text(request: Request, _error: Exception) -> JSONResponse:
         return problems.problem_response(request, 422, "text values may not contain NUL characters")
 
-    # Added last = outermost: every response, the 413 and 400 included, carries the correlation id.
+    # Added last = outermost: every response, the 413 and 400 included, carries the correlation id and is
+    # counted and logged; idempotent replays happen inside the size limit.
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RejectNulMiddleware)
+    app.add_middleware(RequestObservationMiddleware, metrics=app.state.metrics)
     app.add_middleware(CorrelationIdMiddleware)
     return app

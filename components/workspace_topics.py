@@ -87,6 +87,7 @@ class WorkspaceTopics(pulumi.ComponentResource):
 @dataclass(frozen=True)
 class AuditTopicArgs:
     connection: pulumi.Input[KafkaConnection]
+    name: str = AUDIT_TOPIC
     partitions: int = 3
     retention_ms: int = 2_592_000_000
 
@@ -101,7 +102,7 @@ class AuditTopic(pulumi.ComponentResource):
         topic = KafkaTopic(
             f"{name}-topic",
             TopicArgs(
-                name=AUDIT_TOPIC,
+                name=args.name,
                 partitions=args.partitions,
                 config={"retention.ms": str(args.retention_ms), "cleanup.policy": "delete"},
             ),

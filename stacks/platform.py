@@ -14,7 +14,7 @@ from components.platform_database import PlatformDatabase, PlatformDatabaseArgs,
 from components.providers.minio import BucketArgs, MinioBucket
 from components.providers.postgres_access import DatabaseArgs, PostgresDatabase
 from components.secrets import PlatformSecrets, PlatformSecretsArgs
-from components.workspace_topics import AuditTopic, AuditTopicArgs
+from components.workspace_topics import AUDIT_TOPIC, AuditTopic, AuditTopicArgs
 from falcone.naming import PLATFORM_REALM
 from stacks import config
 
@@ -55,7 +55,13 @@ def program() -> None:
         BucketArgs(name=config.string("sharedBucket", "falcone-shared"), force_destroy=True),
         config.require_connection(backends, "minio"),
     )
-    audit = AuditTopic("audit", AuditTopicArgs(connection=config.require_connection(backends, "kafka")))
+    audit = AuditTopic(
+        "audit",
+        AuditTopicArgs(
+            connection=config.require_connection(backends, "kafka"),
+            name=config.string("auditTopic", AUDIT_TOPIC),
+        ),
+    )
     secrets = PlatformSecrets(
         "secrets",
         PlatformSecretsArgs(

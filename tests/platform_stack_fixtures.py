@@ -39,6 +39,7 @@ def deployment_settings(run: str, render_dir: Path) -> dict[str, str]:
         "rolePrefix": f"plat{run}",
         "metadataDatabase": f"falcone_platform_{run}",
         "tenantDatabase": f"falcone_tenants_{run}",
+        "auditTopic": f"falcone.platform.audit.{run}",
         # The local Kafka loses SCRAM logins after a user is deleted (tests/platform/test_kafka_scram_restart.py).
         "kafkaRevokeOnly": "true",
         "renderDir": str(render_dir),

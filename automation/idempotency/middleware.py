@@ -14,6 +14,7 @@ Pure ASGI so the whole response is captured; the body is read here, inside the b
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from datetime import datetime, timedelta
@@ -114,6 +115,9 @@ class IdempotencyMiddleware:
             status, headers, content = start["status"], list(start.get("headers", [])), b"".join(chunks)
             if status >= 500:
                 await self._release(pool, identity, claimed)
+            elif _no_store(headers):
+                # A secret shown once (an API key, a client secret) is never kept; the replay says so instead.
+                await self._store(pool, identity, claimed, *_not_replayed(scope))
             else:
                 await self._store(pool, identity, claimed, status, headers, content)
             answered = True
@@ -221,3 +225,19 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+def _no_store(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name.lower() == b"cache-control" and b"no-store" in value.lower() for name, value in headers)
+
+
+def _not_replayed(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    body = {
+        "type": "about:blank",
+        "title": "Gone",
+        "status": 410,
+        "detail": "the first answer to this Idempotency-Key carried a secret that is shown only once and is not "
+        "stored; the request was carried out. Revoke or rotate that credential if its answer was lost.",
+        "instance": scope.get("path", ""),
+    }
+    return 410, [(b"content-type", b"application/problem+json")], json.dumps(body).encode()

@@ -12,7 +12,7 @@ from uuid import uuid4
 import httpx2
 import psycopg
 import pytest
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer
 from minio import Minio
 from psycopg import sql
 
@@ -44,6 +44,28 @@ def _delete_tenant(api: Api, slug: str) -> None:
     for operation in api.accepted("DELETE", f"/v1/tenants/{slug}"):
         api.succeeded(operation["id"])
     assert api.request("GET", f"/v1/tenants/{slug}").status_code == 404
+
+
+def _on_audit_topic(deployment: PlatformDeployment, event_ids: set[str]) -> set[str]:
+    """The outcomes of `event_ids` as read from the platform's Kafka audit topic (waits for the publisher)."""
+    assert deployment.backends.kafka is not None
+    consumer = KafkaConsumer(
+        deployment.outputs.audit_topic,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=30_000,
+        **deployment.backends.kafka.client_settings(),
+    )
+    found: dict[str, str] = {}
+    try:
+        for message in consumer:
+            event = json.loads(message.value)
+            if event["eventId"] in event_ids:
+                found[event["eventId"]] = event["outcome"]
+            if set(found) == event_ids:
+                break
+    finally:
+        consumer.close()
+    return set(found.values())
 
 
 def _events(api: Api, operation_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -89,6 +111,15 @@ def test_tenant_and_workspace_lifecycle_on_the_real_servers(api: Api, platform_d
     )
     assert stack.list_tags()["falcone:correlation-id"] == correlation
     assert correlation in (stack.history(page_size=1)[0].message or "")
+    # Audit: the operation's acceptance and success, in PostgreSQL (the API) and on the Kafka audit topic.
+    audited = api.get(f"/v1/audit?tenant={slug}&action=tenant.create")["items"]
+    assert sorted(event["outcome"] for event in audited) == ["accepted", "success"]
+    assert {event["correlationId"] for event in audited} == {correlation}
+    assert all(
+        event["actor"]["id"] and event["resource"] == {"type": "tenant", "id": slug, "tenantId": slug}
+        for event in audited
+    )
+    assert _on_audit_topic(deployment, {event["eventId"] for event in audited}) == {"accepted", "success"}
 
     [ws] = api.accepted(
         "POST",
