@@ -15,7 +15,7 @@ from uuid import uuid4
 import asyncpg
 import httpx2
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from automation import auth
@@ -94,6 +94,11 @@ def idempotent_app(pool: asyncpg.Pool, principals: dict[str, Principal], work: S
     @app.post("/v1/other-things", status_code=201)
     async def create_other_thing(body: Thing, principal: CurrentPrincipal) -> dict[str, str]:
         return {"name": body.name, "by": principal.subject}
+
+    @app.post("/v1/secrets", status_code=201)
+    async def create_secret(body: Thing, principal: CurrentPrincipal, response: Response) -> dict[str, str]:
+        response.headers["Cache-Control"] = "no-store"
+        return {"name": body.name, "secret": f"flc_service_{principal.subject}-only-once"}
 
     @app.get("/v1/things")
     async def list_things(principal: CurrentPrincipal) -> dict[str, str]:
@@ -341,3 +346,17 @@ async def test_the_answer_is_stored_before_the_client_gets_it(http: httpx2.Async
     assert (stored["status_code"], bytes(stored["response_body"])) == (201, first.content)
     assert stored["method"] == "POST"
     assert stored["path"] == "/v1/other-things"
+
+
+async def test_a_secret_shown_once_is_never_stored_nor_replayed(http: httpx2.AsyncClient, pool: asyncpg.Pool) -> None:
+    key = new_key()
+    first = await http.post("/v1/secrets", json={"name": "k"}, headers=headers("alice", key))
+    assert first.status_code == 201
+    assert "only-once" in first.json()["secret"]
+    record = await record_of(pool, ALICE.subject, key)
+    assert record is not None
+    assert b"only-once" not in (record["response_body"] or b"")
+    retry = await http.post("/v1/secrets", json={"name": "k"}, headers=headers("alice", key))
+    assert retry.status_code == 410
+    assert "only-once" not in retry.text
+    assert "shown only once" in retry.json()["detail"]
