@@ -12,6 +12,9 @@ uvicorn.run(
     host=settings.host,
     port=settings.port,
     workers=settings.workers,
+    # The C event loop and HTTP parser: about 1.5x the requests per core of asyncio + h11 (docs/benchmarks.md).
+    loop="uvloop",
+    http="httptools",
     log_level=settings.log_level,
     access_log=False,
 )

@@ -61,9 +61,10 @@ def create_app(settings: ExecutorSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     problems.install(app)
-    app.include_router(health.router)
-    app.include_router(collections.router)
+    # Routes are matched in order: the PostgREST mount (the hottest path) first.
     app.include_router(rest.router)
+    app.include_router(collections.router)
+    app.include_router(health.router)
     # Outermost first: every response, the 413 included, carries the correlation id and is counted.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -19,10 +19,10 @@ class Identity:
     role: str  # the NOBYPASSRLS role the request runs as, one of the workspace's request roles
     kind: CredentialKind
     subject: str  # key id, token subject or the gateway's x-auth-subject
+    names: WorkspaceNames = field(init=False, repr=False, compare=False)
 
-    @property
-    def names(self) -> WorkspaceNames:
-        return WorkspaceNames(tenant=self.tenant, slug=self.workspace)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", WorkspaceNames(tenant=self.tenant, slug=self.workspace))
 
     @property
     def read_only(self) -> bool:

@@ -7,7 +7,8 @@ from fastapi import Depends, Request
 from executor.tables.service import TablesService
 
 
-def tables_service(request: Request) -> TablesService:
+async def tables_service(request: Request) -> TablesService:
+    """Async: FastAPI would run a plain function in its thread pool, on every request."""
     service: TablesService = request.app.state.tables
     return service
 

@@ -9,7 +9,12 @@ installs `{schema}.create_table`, the fixture installs the one definition of it 
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
+import subprocess
+import sys
+import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -302,3 +307,46 @@ async def seed(world: World, client: httpx2.AsyncClient) -> Seed:
         assert filled.status_code == 201, filled.text
         todo_ids[workspace.label], markers[workspace.label] = ids, marker
     return Seed(todo_ids, markers)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def executor_url(world: World) -> Iterator[str]:
+    """A real `python -m executor` process (uvicorn) on a free port, for clients that need a socket."""
+    port, settings = _free_port(), world.settings
+    assert settings.gateway_secret is not None
+    env = {
+        **os.environ,
+        "FALCONE_EXECUTOR_PORT": str(port),
+        "FALCONE_EXECUTOR_METADATA_DSN": settings.metadata_dsn.get_secret_value(),
+        "FALCONE_EXECUTOR_VAULT_ADDRESS": settings.vault_address,
+        "FALCONE_EXECUTOR_VAULT_TOKEN": settings.vault_token.get_secret_value(),
+        "FALCONE_EXECUTOR_VAULT_MOUNT": settings.vault_mount,
+        "FALCONE_EXECUTOR_POSTGRES_HOST": settings.postgres_host,
+        "FALCONE_EXECUTOR_POSTGRES_PORT": str(settings.postgres_port),
+        "FALCONE_EXECUTOR_GATEWAY_SECRET": settings.gateway_secret.get_secret_value(),
+        "FALCONE_EXECUTOR_LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "executor"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx2.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx2.TransportError:
+                pass
+            if process.poll() is not None:
+                pytest.fail(f"python -m executor exited with {process.returncode}")
+            time.sleep(0.1)
+        else:
+            pytest.fail("python -m executor did not become ready")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
