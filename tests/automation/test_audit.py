@@ -32,6 +32,7 @@ from automation.auth import Principal, TokenVerifier, Unauthenticated
 from automation.db import create_pool
 from falcone.http import problems
 from falcone.http.middleware import CorrelationIdMiddleware
+from tests.metadata_database import own_metadata_database
 from tests.platform_stack_fixtures import PlatformDeployment
 
 pytestmark = [pytest.mark.toolchain, pytest.mark.platform]
@@ -76,9 +77,11 @@ def client(app: FastAPI) -> httpx2.AsyncClient:
 
 @pytest.fixture(scope="module")
 async def pool(platform_deployment: PlatformDeployment) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(platform_deployment.metadata_dsn("automation"))
-    yield pool
-    await pool.close()
+    # A database of its own: the session's automation service publishes every unpublished event of its own.
+    with own_metadata_database(platform_deployment, "audit") as dsn:
+        pool = await create_pool(dsn)
+        yield pool
+        await pool.close()
 
 
 def new_tenant() -> str:
