@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -17,6 +19,29 @@ class TTLCache(Generic[K, V]):
     def __init__(self, ttl: float, max_size: int) -> None:
         self.ttl, self.max_size = ttl, max_size
         self._entries: OrderedDict[K, tuple[float, V | None]] = OrderedDict()
+        self._loading: dict[K, asyncio.Task[V | None]] = {}
+
+    async def get_or_load(self, key: K, load: Callable[[], Awaitable[V | None]]) -> V | None:
+        """The cached value, or one load shared by every concurrent caller: when an entry expires under load,
+        one query refreshes it instead of one per waiting request."""
+        found, value = self.get(key)
+        if found:
+            return value
+        task = self._loading.get(key)
+        if task is None:
+
+            async def load_and_store() -> V | None:
+                try:
+                    loaded = await load()
+                    self.put(key, loaded)
+                    return loaded
+                finally:
+                    self._loading.pop(key, None)
+
+            task = asyncio.ensure_future(load_and_store())
+            self._loading[key] = task
+        # shield: a caller that goes away (client disconnect) does not cancel the load the others wait for
+        return await asyncio.shield(task)
 
     def get(self, key: K) -> tuple[bool, V | None]:
         """(found, value); found is False when absent or expired."""

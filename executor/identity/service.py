@@ -58,10 +58,7 @@ class IdentityResolver:
         if not apikeys.is_well_formed(key):
             raise unauthorized("the API key is not valid")
         secret_hash = apikeys.digest(key)
-        found, record = self.keys.get(secret_hash)
-        if not found:
-            record = await repository.find_key(self.metadata, secret_hash)
-            self.keys.put(secret_hash, record)
+        record = await self.keys.get_or_load(secret_hash, lambda: repository.find_key(self.metadata, secret_hash))
         if record is None:
             raise unauthorized("the API key is not valid")
         now = datetime.now(UTC)
@@ -105,17 +102,12 @@ class IdentityResolver:
         return Identity(tenant, workspace, names.db_role(_USER_PURPOSE), "user", subject)
 
     async def _realm(self, tenant: str) -> str | None:
-        found, realm = self.realms.get(tenant)
-        if not found:
-            realm = await repository.tenant_realm(self.metadata, tenant)
-            self.realms.put(tenant, realm)
-        return realm
+        return await self.realms.get_or_load(tenant, lambda: repository.tenant_realm(self.metadata, tenant))
 
     async def _workspace_exists(self, tenant: str, workspace: str) -> bool:
-        found, exists = self.workspaces.get((tenant, workspace))
-        if not found:
-            exists = await repository.workspace_exists(self.metadata, tenant, workspace)
-            self.workspaces.put((tenant, workspace), exists)
+        exists = await self.workspaces.get_or_load(
+            (tenant, workspace), lambda: repository.workspace_exists(self.metadata, tenant, workspace)
+        )
         return bool(exists)
 
     # --- 3. Gateway headers -----------------------------------------------------------------------------------
