@@ -7,6 +7,8 @@ need as their secret `connection` input.
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -66,6 +68,36 @@ class MongoConnection:
 
 
 @dataclass(frozen=True)
+class KubernetesConnection:
+    """An API server and an admin client certificate (PEM texts, so the config needs no files)."""
+
+    server: str
+    certificate_authority: str
+    client_certificate: str
+    client_key: str
+
+    def kubeconfig(self) -> str:
+        """The credential as a one-context kubeconfig (JSON is valid kubeconfig YAML)."""
+
+        def b64(pem: str) -> str:
+            return base64.b64encode(pem.encode()).decode()
+
+        cluster = {"server": self.server, "certificate-authority-data": b64(self.certificate_authority)}
+        user = {"client-certificate-data": b64(self.client_certificate), "client-key-data": b64(self.client_key)}
+        return json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "falcone", "cluster": cluster}],
+                "users": [{"name": "falcone", "user": user}],
+                "contexts": [{"name": "falcone", "context": {"cluster": "falcone", "user": "falcone"}}],
+                "current-context": "falcone",
+            },
+            indent=2,
+        )
+
+
+@dataclass(frozen=True)
 class Backends:
     postgres: PostgresConnection | None = None
     keycloak: KeycloakConnection | None = None
@@ -73,6 +105,8 @@ class Backends:
     minio: MinioConnection | None = None
     vault: VaultConnection | None = None
     mongo: MongoConnection | None = None
+    # Optional: without an API server the Kubernetes provider renders manifests to a directory instead.
+    kubernetes: KubernetesConnection | None = None
 
     @classmethod
     def from_config(cls, value: dict[str, Any]) -> Backends:
@@ -83,6 +117,7 @@ class Backends:
             "minio": MinioConnection,
             "vault": VaultConnection,
             "mongo": MongoConnection,
+            "kubernetes": KubernetesConnection,
         }
         unknown = set(value) - set(kinds)
         if unknown:

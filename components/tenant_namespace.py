@@ -15,6 +15,9 @@ from falcone.plans import Plan
 PODS_PER_WORKSPACE = 5
 DEFAULT_LIMITS = {"cpu": "500m", "memory": "512Mi"}
 DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
+# The stack owns these objects: with server-side apply, a field someone edited by hand belongs to their field
+# manager, and without forcing, `up` would fail on the conflict instead of repairing the drift.
+OWNED = {"pulumi.com/patchForce": "true"}
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,13 @@ class TenantNamespace(pulumi.ComponentResource):
             "pod-security.kubernetes.io/enforce": "restricted",
         }
         namespace = k8s.core.v1.Namespace(
-            f"{name}-ns", metadata={"name": names.namespace, "labels": labels}, opts=child
+            f"{name}-ns", metadata={"name": names.namespace, "labels": labels, "annotations": OWNED}, opts=child
         )
-        metadata = {"namespace": namespace.metadata.name, "labels": {"falcone.io/tenant": names.slug}}
+        metadata = {
+            "namespace": namespace.metadata.name,
+            "labels": {"falcone.io/tenant": names.slug},
+            "annotations": OWNED,
+        }
         pods = plan.quotas.max_workspaces * PODS_PER_WORKSPACE
         k8s.core.v1.ResourceQuota(
             f"{name}-quota",

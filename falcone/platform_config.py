@@ -6,23 +6,25 @@ from components.connections import (
     Backends,
     KafkaConnection,
     KeycloakConnection,
+    KubernetesConnection,
     MinioConnection,
     MongoConnection,
     PostgresConnection,
     VaultConnection,
 )
-from localplatform.endpoints import PlatformEndpoints
+from localplatform.endpoints import KubernetesEndpoint, PlatformEndpoints
 
 
 def backends_from_endpoints(endpoints: PlatformEndpoints) -> Backends:
     """Keycloak, Kafka and MinIO endpoints carry the connection's own field names; the others are derived."""
-    pg, kc, kafka, minio, bao, mongo = (
+    pg, kc, kafka, minio, bao, mongo, kube = (
         endpoints.postgres,
         endpoints.keycloak,
         endpoints.kafka,
         endpoints.minio,
         endpoints.openbao,
         endpoints.mongo,
+        endpoints.kubernetes,
     )
     return Backends(
         postgres=PostgresConnection(dsn=pg.dsn) if pg else None,
@@ -31,4 +33,15 @@ def backends_from_endpoints(endpoints: PlatformEndpoints) -> Backends:
         minio=MinioConnection(**minio.model_dump(exclude={"console_url"})) if minio else None,
         vault=VaultConnection(address=bao.url, token=bao.root_token) if bao else None,
         mongo=MongoConnection(uri=mongo.uri) if mongo else None,
+        kubernetes=_kubernetes(kube) if kube else None,
+    )
+
+
+def _kubernetes(endpoint: KubernetesEndpoint) -> KubernetesConnection:
+    """The admin credential's files, read into the connection (stacks get PEM texts, not paths)."""
+    return KubernetesConnection(
+        server=endpoint.server,
+        certificate_authority=endpoint.ca_file.read_text(),
+        client_certificate=endpoint.client_certificate_file.read_text(),
+        client_key=endpoint.client_key_file.read_text(),
     )

@@ -5,10 +5,15 @@
 language host, the dynamic-provider plugin) and `<cache>/toolchain/providers/<name>-<version>/`, and providers are
 registered in a PULUMI_HOME of ours, so the CLI never downloads anything. A stamp per binary (a hash of its inputs)
 makes a second run take seconds.
+
+The same file lists servers of the local platform that are built from Go modules the same way (`[servers.*]`,
+today the Kubernetes control plane): `build_server` puts them in `<cache>/toolchain/servers/<name>-<version>/`,
+and `localplatform` runs them.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -40,12 +45,25 @@ class ProviderSpec:
 
 
 @dataclass(frozen=True)
+class ServerSpec:
+    """A local-platform server built from `<module>/cmd/<command>` through the wrapper module `go_dir`."""
+
+    name: str
+    version: str
+    go_dir: str
+    module: str
+    commands: tuple[str, ...]
+    tags: str
+
+
+@dataclass(frozen=True)
 class Toolchain:
     pulumi_version: str
     pulumi_package: str
     pulumi_version_variable: str
     sdk_module: str
     providers: tuple[ProviderSpec, ...]
+    servers: tuple[ServerSpec, ...] = ()
 
     @property
     def cache_root(self) -> Path:
@@ -71,6 +89,18 @@ class Toolchain:
         directory = self.cache_root / "toolchain" / "providers" / f"{provider.name}-{provider.version}"
         return directory / f"pulumi-resource-{provider.name}"
 
+    def server(self, name: str) -> ServerSpec:
+        for server in self.servers:
+            if server.name == name:
+                return server
+        raise KeyError(f"toolchain/versions.toml has no [servers.{name}]")
+
+    def server_dir(self, server: ServerSpec) -> Path:
+        return self.cache_root / "toolchain" / "servers" / f"{server.name}-{server.version}"
+
+    def server_binary(self, server: ServerSpec, command: str) -> Path:
+        return self.server_dir(server) / command
+
     def env(self) -> dict[str, str]:
         """Environment for every `pulumi` run: our CLI first on PATH, our plugins, no downloads, no phoning home."""
         return {
@@ -86,6 +116,10 @@ class Toolchain:
 def load() -> Toolchain:
     data = tomllib.loads((TOOLCHAIN_DIR / "versions.toml").read_text())
     providers = tuple(ProviderSpec(name=name, **spec) for name, spec in sorted(data.get("providers", {}).items()))
+    servers = tuple(
+        ServerSpec(name=name, **{**spec, "commands": tuple(spec["commands"])})
+        for name, spec in sorted(data.get("servers", {}).items())
+    )
     pulumi = data["pulumi"]
     return Toolchain(
         pulumi_version=pulumi["version"],
@@ -93,6 +127,7 @@ def load() -> Toolchain:
         pulumi_version_variable=pulumi["version_variable"],
         sdk_module=pulumi["sdk_module"],
         providers=providers,
+        servers=servers,
     )
 
 
@@ -314,6 +349,51 @@ def register_provider(toolchain: Toolchain, provider: ProviderSpec, *, reinstall
         env={**os.environ, **toolchain.env()},
         what=f"registering the {provider.name} plugin",
     )
+
+
+def _kubernetes_ldflags(version: str) -> str:
+    """What upstream's hack/lib/version.sh stamps in: `/version` and the binaries' `--version` report it."""
+    major, minor, _ = version.split(".")
+    values = {"gitVersion": f"v{version}", "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"}
+    flags = [
+        f"-X {package}.{key}={value}"
+        for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for key, value in values.items()
+    ]
+    return " ".join(["-s -w", *flags])
+
+
+def build_server(toolchain: Toolchain, server: ServerSpec, progress: Progress) -> bool:
+    """Each command of a server, unless its stamp says it is built already. True if anything was built.
+
+    The only server is Kubernetes', so the version is stamped in the Kubernetes way. Two commands (the setup and
+    `scripts/platform start`) may ask at once: a lock makes the second wait and then find everything built."""
+    go_dir = TOOLCHAIN_DIR / "go" / server.go_dir
+    stamp = _stamp([*go_dir.glob("*.go"), go_dir / "go.mod", go_dir / "go.sum"], f"{server.version} {server.tags}")
+    directory = toolchain.server_dir(server)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    built = False
+    with (directory.parent / f".{directory.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for command in server.commands:
+            binary = toolchain.server_binary(server, command)
+            if _up_to_date(binary, stamp):
+                continue
+            progress(f"{command} {server.version}: building from Go modules (10+ min on 2 cores when cold)")
+            partial = binary.with_name(binary.name + ".partial")
+            _go_build(
+                go_dir,
+                package=f"{server.module}/cmd/{command}",
+                output=partial,
+                ldflags=_kubernetes_ldflags(server.version),
+                tags=server.tags,
+                log=toolchain.cache_root / "toolchain" / "logs" / f"server-{command}.log",
+                what=f"building {command}",
+            )
+            partial.replace(binary)
+            _write_stamp(binary, stamp)
+            built = True
+    return built
 
 
 def build(progress: Progress) -> Toolchain:

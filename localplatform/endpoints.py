@@ -77,6 +77,16 @@ class MongoEndpoint(_Endpoint):
         return f"mongodb://{user}:{password}@{self.host}:{self.port}/?authSource={self.auth_source}"
 
 
+class KubernetesEndpoint(_Endpoint):
+    """The API server and files of its admin credential (a client certificate in `system:masters`)."""
+
+    server: str
+    ca_file: Path
+    client_certificate_file: Path
+    client_key_file: Path
+    kubeconfig: Path  # the same credential as a kubeconfig, for kubectl and the Kubernetes provider
+
+
 class PlatformEndpoints(_Endpoint):
     written_at: datetime
     postgres: PostgresEndpoint | None = None
@@ -85,6 +95,7 @@ class PlatformEndpoints(_Endpoint):
     minio: MinioEndpoint | None = None
     openbao: OpenBaoEndpoint | None = None
     mongo: MongoEndpoint | None = None
+    kubernetes: KubernetesEndpoint | None = None
 
 
 def load(path: Path | None = None) -> PlatformEndpoints:

@@ -10,8 +10,10 @@ from typing import Any
 
 from localplatform import endpoints, process
 from localplatform.errors import PlatformError
+from localplatform.etcd import Etcd
 from localplatform.kafka import Kafka
 from localplatform.keycloak import Keycloak
+from localplatform.kube_apiserver import KubeApiServer, KubeControllerManager
 from localplatform.minio import Minio
 from localplatform.mongo import Mongo
 from localplatform.openbao import OpenBao
@@ -20,8 +22,12 @@ from localplatform.service import Service, ServiceStatus
 from localplatform.settings import PlatformSettings
 
 # Keycloak first: it is by far the slowest to boot, so it gets a head start while the others
-# install and start in parallel.
-SERVICES: dict[str, type[Service]] = {cls.name: cls for cls in (Keycloak, Postgres, Kafka, Minio, OpenBao, Mongo)}
+# install and start in parallel. The Kubernetes control plane starts in parallel too; each of its parts waits for
+# the one it needs (etcd <- kube-apiserver <- kube-controller-manager), and stopping goes in reverse order.
+SERVICES: dict[str, type[Service]] = {
+    cls.name: cls
+    for cls in (Keycloak, Postgres, Kafka, Minio, OpenBao, Mongo, Etcd, KubeApiServer, KubeControllerManager)
+}
 SERVICE_NAMES: tuple[str, ...] = tuple(SERVICES)
 
 Reporter = Callable[[str, str], None]  # (service name, message)
@@ -113,8 +119,8 @@ def write_platform_file(settings: PlatformSettings) -> None:
     found: dict[str, Any] = {}
     for name, cls in SERVICES.items():
         svc = cls(settings)
-        if process.running_record(svc.pid_file) is not None:
-            found[name] = svc.endpoint()
+        if process.running_record(svc.pid_file) is not None and (endpoint := svc.endpoint()) is not None:
+            found[svc.endpoint_key or name] = endpoint
     path = settings.platform_file
     if not found:
         path.unlink(missing_ok=True)

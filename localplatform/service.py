@@ -50,6 +50,8 @@ class ServiceStatus:
 class Service(ABC):
     name: ClassVar[str]
     version: ClassVar[str]
+    # The key of this service's endpoint in platform.json (PlatformEndpoints), when it is not the name.
+    endpoint_key: ClassVar[str | None] = None
     start_timeout: ClassVar[float] = 60.0
     stop_timeout: ClassVar[float] = 30.0
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
@@ -86,7 +88,8 @@ class Service(ABC):
         """One cheap readiness probe (may raise; errors count as not ready)."""
 
     @abstractmethod
-    def endpoint(self) -> BaseModel: ...
+    def endpoint(self) -> BaseModel | None:
+        """What platform.json says about this server; None for servers only other servers use."""
 
     def prepare(self) -> None:  # noqa: B027 - optional hook
         """Initialise the data directory before a launch (first run: initdb, format, ...)."""

@@ -40,6 +40,10 @@ class PlatformSettings(BaseSettings):
     minio_console_port: int = Field(default=19001, ge=1, le=65535)
     openbao_port: int = Field(default=18200, ge=1, le=65535)
     mongo_port: int = Field(default=27117, ge=1, le=65535)
+    etcd_port: int = Field(default=12379, ge=1, le=65535)
+    etcd_peer_port: int = Field(default=12380, ge=1, le=65535)
+    kube_apiserver_port: int = Field(default=16443, ge=1, le=65535)
+    kube_controller_manager_port: int = Field(default=16257, ge=1, le=65535)
 
     postgres_admin_user: str = "falcone_admin"
     postgres_admin_password: str = "falcone-dev-postgres"
