@@ -123,7 +123,8 @@ def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> No
     starter_out, growth_out = deployment.up(starter.stack), deployment.up(growth.stack)
     assert starter_out["realm"] == f"plat-{run}"  # shared identity profile
     assert growth_out["realm"] == growth.realm
-    assert (deployment.render_dir / growth.stack).exists()
+    assert growth_out["namespace"] == growth.namespace  # applied to the API server (nothing rendered)
+    assert not (deployment.render_dir / growth.stack).exists()
 
     a, a2, g, g2 = (
         starter.workspace("prod"),

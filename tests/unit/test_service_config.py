@@ -41,7 +41,17 @@ def test_pinned_versions_match_toolchain_files() -> None:
 
 def test_service_order_starts_keycloak_first() -> None:
     assert platform.SERVICE_NAMES[0] == "keycloak"
-    assert set(platform.SERVICE_NAMES) == {"keycloak", "postgres", "kafka", "minio", "openbao", "mongo"}
+    assert set(platform.SERVICE_NAMES) == {
+        "keycloak",
+        "postgres",
+        "kafka",
+        "minio",
+        "openbao",
+        "mongo",
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+    }
 
 
 def test_postgres_data_moves_out_of_a_directory_the_postgres_user_cannot_reach(tmp_path: Path) -> None:
