@@ -35,6 +35,8 @@ def create_app(settings: ExecutorSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.metadata_dsn.get_secret_value() or not settings.vault_token.get_secret_value():
+            raise RuntimeError("set FALCONE_EXECUTOR_METADATA_DSN (the `keys` login) and FALCONE_EXECUTOR_VAULT_TOKEN")
         metadata = await asyncpg.create_pool(
             settings.metadata_dsn.get_secret_value(), min_size=1, max_size=settings.metadata_pool_size
         )

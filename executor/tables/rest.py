@@ -41,6 +41,7 @@ class Preferences:
     resolution: Resolution | None = None
     unfiltered: bool = False
     max_affected: int | None = None
+    missing_default: bool = False
     applied: tuple[str, ...] = ()
 
     @classmethod
@@ -63,6 +64,7 @@ class Preferences:
             ),
             unfiltered=values.get("unfiltered") == "allow",
             max_affected=int(max_affected) if strict and max_affected.isdigit() and len(max_affected) < 10 else None,
+            missing_default=values.get("missing") == "default",
             applied=tuple(applied),
         )
 
@@ -163,6 +165,11 @@ async def insert_rows(table: str, request: Request, identity: CurrentIdentity, t
         rows = payload
     else:
         raise problem(400, "the body must be a JSON object or an array of objects", "PGRST102")
+    # Columns the insert does not name keep their defaults; a named column a row lacks would be NULL in that row,
+    # which is not what missing=default asks for.
+    named = set(query.columns) if query.columns else {key for row in rows for key in row}
+    if preferences.missing_default and any(named - row.keys() for row in rows):
+        raise problem(400, "missing=default: give every row the same keys, or split the insert", "PGRST102")
     page = await tables.insert(
         identity,
         table,

@@ -163,6 +163,12 @@ async def test_postgrest_writes_upserts_and_refuses_unfiltered_changes(
     )
     assert (bulk.status_code, len(bulk.json())) == (201, 2)
     assert bulk.json()[0]["visits"] == 0
+    uneven = await client.post(
+        "/rest/v1/people",
+        json=[{"email": "e@x"}, {"email": "f@x", "visits": 3}],
+        headers={**headers, "Prefer": "missing=default"},
+    )
+    assert uneven.status_code == 400  # a row without `visits` would get NULL, not the default
     minimal = await client.post("/rest/v1/people", json={"email": "c@x", "name": "C"}, headers=headers)
     assert (minimal.status_code, minimal.content) == (201, b"")
     conflict = await client.post("/rest/v1/people", json={"email": "a@x", "name": "again"}, headers=headers)
