@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx2
 import pytest
 
+from executor.app import create_app
 from tests.executor.conftest import Seed, World
 
 pytestmark = [pytest.mark.toolchain, pytest.mark.platform]
@@ -241,3 +242,17 @@ async def test_health_readiness_metrics_and_openapi(client: httpx2.AsyncClient) 
     spec = (await client.get("/v1/openapi.json")).json()
     assert spec["openapi"].startswith("3.1")
     assert {"/rest/v1/{table}", "/v1/collections/{name}/documents/{document_id}"} <= set(spec["paths"])
+
+
+async def test_workspace_pools_are_bounded_and_reopened_on_demand(world: World, seed: Seed) -> None:
+    """With room for one pool, alternating workspaces closes the least recently used pool and reopens it later."""
+    app = create_app(world.settings.model_copy(update={"max_pools": 1}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://executor") as bounded,
+    ):
+        for workspace in [*world.workspaces[:3], world.workspaces[0]]:
+            listed = await bounded.get("/rest/v1/todos?select=data", headers=workspace.headers())
+            assert listed.status_code == 200
+            assert {row["data"]["owner"] for row in listed.json()} == {seed.marker[workspace.label]}
+            assert len(app.state.tables.pools.open_pools()) == 1
