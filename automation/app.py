@@ -89,6 +89,8 @@ def create_app(settings: AutomationSettings | None = None, *, serve_lifecycle: b
         version="0.1.0",
         openapi_url="/v1/openapi.json",
         lifespan=lifespan if serve_lifecycle else None,
+        # Every route may answer these, always as problem+json (the 422 replaces FastAPI's application/json one).
+        responses=problems.problem_responses(400, 401, 403, 422, 500, 503),
     )
     app.state.settings = settings
     app.state.metrics = Metrics()

@@ -24,6 +24,7 @@ import jwt
 import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from components.identity import PLATFORM_API_CLIENTS, PLATFORM_ROLES
 from falcone import apikeys
@@ -219,7 +220,13 @@ class TokenVerifier:
         return keys
 
 
-async def current_principal(request: Request) -> Principal:
+# Documents the scheme in OpenAPI (every route that needs a principal lists it); the header is read below.
+_bearer = HTTPBearer(auto_error=False, description="an access token of the platform realm")
+
+
+async def current_principal(
+    request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None
+) -> Principal:
     """The verified caller of this request (401 otherwise); also kept as `request.state.principal`."""
     verifier: TokenVerifier | None = getattr(request.app.state, "verifier", None)
     if verifier is None:

@@ -64,8 +64,7 @@ def _status(row: dict[str, Any]) -> dict[str, Any]:
 async def drift_status(connection: Transaction, principal: CurrentPrincipal) -> DriftStatus:
     """Ready / Synced / Drifted of every stack the caller may see, with when each was last established."""
     visible = visible_tenants(principal)
-    if visible is None:
-        authorize(principal, Action.TENANT_READ)
+    authorize(principal, Action.TENANT_READ, None if visible is None else principal.tenant_id)
     return DriftStatus(items=await _stacks(connection, visible))
 
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -24,15 +24,31 @@ POLL_SECONDS = 0.3
 
 
 async def _visible(connection: Connection, principal: Principal, operation_id: str) -> dict[str, Any]:
+    missing = Problem(404, f"no operation {operation_id!r}")
     operation = await repository.get(connection, operation_id)
     if operation is None:
-        raise Problem(404, f"no operation {operation_id!r}")
-    authorize(principal, Action.OPERATION_READ, operation["tenant"], operation["workspace"])
+        raise missing
+    try:
+        authorize(principal, Action.OPERATION_READ, operation["tenant"], operation["workspace"])
+    except Problem as refused:
+        # Out of reach reads exactly like absent: the answer must not name the operation's tenant.
+        raise (missing if refused.status == 404 else refused) from None
     # A tenant-level operation is not a workspace's: workspace roles see only their workspace's.
     tenant_level = operation["tenant"] is not None and operation["workspace"] is None
     if tenant_level and visible_workspaces(principal, operation["tenant"]) is not None:
-        raise Problem(404, f"no operation {operation_id!r}")
+        raise missing
     return operation
+
+
+async def visible_operation(
+    operation_id: Annotated[str, Path(max_length=64)], request: Request, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """The operation, checked before any response starts (a stream's status line goes out with its first byte)."""
+    async with pool(request).acquire() as connection:
+        return await _visible(connection, principal, operation_id)
+
+
+VisibleOperation = Annotated[dict[str, Any], Depends(visible_operation)]
 
 
 @router.get("", response_model=OperationList)
@@ -76,26 +92,24 @@ async def get_operation(
     responses={404: {"description": "no such operation"}},
 )
 async def follow_operation(
-    operation_id: str,
+    operation: VisibleOperation,
     request: Request,
-    principal: CurrentPrincipal,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
     follow: Annotated[bool, Query(description="false: send what is recorded now and end")] = True,
 ) -> AsyncIterator[ServerSentEvent]:
     """The engine's events, resource by resource, as they happen (replayed from the start, or after
     `Last-Event-ID`); the stream ends with the operation's final `status` event."""
-    async with pool(request).acquire() as connection:
-        await _visible(connection, principal, operation_id)
+    operation_id = operation["id"]
     sequence = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     while True:
         async with pool(request).acquire() as connection:
             events = await repository.events_after(connection, operation_id, sequence)
-            operation = await repository.get(connection, operation_id)
+            current = await repository.get(connection, operation_id)
         for event in events:
             sequence = event["sequence"]
             payload = {**event["payload"], "at": event["at"].isoformat()}
             yield ServerSentEvent(id=str(sequence), event=event["type"], data=payload)
-        if not events and (not follow or (operation is not None and operation["status"] in FINISHED)):
+        if not events and (not follow or current is None or current["status"] in FINISHED):
             return
         if not events:
             await asyncio.sleep(POLL_SECONDS)

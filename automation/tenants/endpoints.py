@@ -51,8 +51,8 @@ async def list_tenants(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TenantList:
     visible = visible_tenants(principal)
-    if visible is None:
-        authorize(principal, Action.TENANT_READ)
+    # A listing within the principal's reach: platform roles list all, others must be allowed to read their own.
+    authorize(principal, Action.TENANT_READ, None if visible is None else principal.tenant_id)
     rows = await repository.page(
         connection, visible=visible, state=state, plan=plan, search=q, after=cursor, limit=limit + 1
     )

@@ -82,3 +82,27 @@ def install(app: FastAPI) -> None:
 
 # FastAPI's `responses=` documentation of a route (status → description/model).
 Responses = dict[int | str, dict[str, Any]]
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "correlation_id": {"type": "string"},
+    },
+    "required": ["type", "title", "status"],
+    "additionalProperties": True,
+}
+
+
+def problem_responses(*statuses: int) -> Responses:
+    """OpenAPI documentation of problem answers every route may give (e.g. 400 malformed request, 401, 422)."""
+    return {
+        status: {"description": TITLES[status], "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+        for status in statuses
+    }

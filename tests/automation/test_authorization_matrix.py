@@ -184,44 +184,6 @@ ROUTES = [
     Route("drift_sweep", "POST", "/v1/drift/sweep", Action.DRIFT_SWEEP, ok=202),
 ]
 
-# Cells where the service answers differently from the model (reported; strict: they fail once fixed).
-KNOWN_DEVIATIONS = {
-    ("workspace_admin_of_a_w", "list_tenants"): (
-        "GET /v1/tenants filters by visible_tenants() but only calls authorize(tenant.read) for platform roles: a "
-        "workspace admin (no tenant.read) gets 200 with tenant A's full record, while GET /v1/tenants/A is 403"
-    ),
-    ("workspace_admin_of_a_w", "drift_status"): (
-        "GET /v1/drift filters by visible_tenants() only: a workspace admin (no tenant.read) gets 200 with the "
-        "status of tenant A's stack and of every workspace of A, not only its own"
-    ),
-}
-
-
-OPERATION_OF_ANOTHER_TENANT = (
-    "GET /v1/operations/{id} (and /events) of another tenant's operation answers 404 'no tenant <slug>' instead of "
-    "'no operation <id>': the answer tells that the operation exists and names the tenant it belongs to "
-    "(operations/endpoints._visible calls authorize with the operation's tenant and lets its not_found through)"
-)
-
-
-EVENTS_AUTHORIZED_INSIDE_THE_STREAM = (
-    "GET /v1/operations/{id}/events checks the operation (existence and visibility) inside the event generator, "
-    "after the 200 and its headers are sent: an operation out of reach (or absent) answers 200 with a cut, empty "
-    "stream instead of 404"
-)
-
-
-def known_deviation(principal: str, route: Route) -> str | None:
-    if (principal, route.name) in KNOWN_DEVIATIONS:
-        return KNOWN_DEVIATIONS[principal, route.name]
-    if route.path.startswith("/v1/operations/{") and expected_status(principal, route) == 404:
-        if "/events" in route.path:
-            return EVENTS_AUTHORIZED_INSIDE_THE_STREAM
-        claims = USERS[principal]
-        if claims.tenant not in (None, route.tenant):
-            return OPERATION_OF_ANOTHER_TENANT
-    return None
-
 
 def expected_status(principal: str, route: Route) -> int:
     if route.action is None:
@@ -238,8 +200,7 @@ def _cells() -> list[Any]:
     for route in ROUTES:
         for principal in [*USERS, *REFUSED]:
             status = expected_status(principal, route)
-            deviation = known_deviation(principal, route)
-            marks = [pytest.mark.xfail(strict=True, reason=deviation)] if deviation else []
+            marks: list[pytest.MarkDecorator] = []
             cells.append(pytest.param(principal, route, status, id=f"{principal}-{route.name}-{status}", marks=marks))
     return cells
 
@@ -531,7 +492,6 @@ async def test_each_principal_gets_what_the_model_allows_on_each_route(
 
     headers = await world.headers(principal)
     if "/events" in route.path:
-        # A stream the service cuts (EVENTS_AUTHORIZED_INSIDE_THE_STREAM) must not leave a broken pooled connection.
         headers = {**headers, "Connection": "close"}
     response = await world.http.request(route.method, path, headers=headers, json=body)
 
@@ -594,7 +554,6 @@ async def test_tenant_admin_of_b_cannot_list_operations_of_a(world: World) -> No
     assert (await world.http.get(f"/v1/operations?tenant={a}", headers=owner)).status_code == 200  # positive control
 
 
-@pytest.mark.xfail(strict=True, reason=EVENTS_AUTHORIZED_INSIDE_THE_STREAM)
 async def test_tenant_admin_of_b_following_events_of_an_operation_of_a_gets_404(world: World) -> None:
     op_w = world.names["op_w"]
     owner = await world.headers("tenant_admin_of_a")
