@@ -62,7 +62,12 @@ def project_dir(work_dir: Path) -> Path:
 
 
 def project_stack(
-    stack_name: str, backend_dir: Path, *, create: bool = True, work_dir: Path | None = None
+    stack_name: str,
+    backend_dir: Path,
+    *,
+    create: bool = True,
+    work_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> auto.Stack:
     """A stack of the repository's project: the very program `pulumi up` runs by hand.
 
@@ -74,7 +79,7 @@ def project_stack(
     options = auto.LocalWorkspaceOptions(
         work_dir=directory,
         pulumi_home=str(toolchain.pulumi_home),
-        env_vars=stack_env(backend_dir),
+        env_vars={**stack_env(backend_dir), **(extra_env or {})},
         secrets_provider="passphrase",
         pulumi_command=_command(),
     )

@@ -24,6 +24,10 @@ from components.connections import Backends
 from falcone import drift, pulumi_runner
 
 SECRET = "[secret]"
+# Set in the environment of every process of a stack's run (the CLI, the language host, the providers inherit it):
+# after a crash, recovery finds the run's orphans by it. The providers put themselves in process groups of their
+# own, so killing the service's group does not reach them.
+RUN_MARKER = "FALCONE_STACK_RUN"
 EventSink = Callable[[auto.EngineEvent], None]
 
 
@@ -36,7 +40,9 @@ class StackEngine:
     settings: dict[str, str]
 
     def _stack(self, name: str, config: dict[str, str], *, create: bool = True) -> auto.Stack:
-        stack = pulumi_runner.project_stack(name, self.state_dir, create=create, work_dir=self.work_dir / name)
+        stack = pulumi_runner.project_stack(
+            name, self.state_dir, create=create, work_dir=self.work_dir / name, extra_env={RUN_MARKER: name}
+        )
         pulumi_runner.configure(stack, self.backends, **{**self.settings, **config})
         return stack
 
@@ -86,6 +92,9 @@ class StackEngine:
         killed CLI) and clear operations the engine never finished, so the next run can start. Returns what was
         done, for the operation's events."""
         done = []
+        stopped = _stop_stack_processes(name)
+        if stopped:
+            done.append(f"stopped {len(stopped)} orphaned engine process(es) of the stack: pids {stopped}")
         for lock in (self.state_dir / ".pulumi" / "locks").glob(f"*/*/{name}/*.json"):
             holder = _stop_orphan(lock)
             lock.unlink(missing_ok=True)
@@ -104,6 +113,24 @@ class StackEngine:
             stack.import_stack(state)
             done.append(f"cleared {len(pending)} pending operation(s): " + ", ".join(_pending(p) for p in pending))
         return done
+
+
+def _stop_stack_processes(name: str) -> list[int]:
+    """SIGKILL every process on this host whose environment marks it as part of a run of stack `name`."""
+    marker = f"{RUN_MARKER}={name}".encode()
+    stopped = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        if marker in environment:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                stopped.append(int(entry.name))
+    return sorted(stopped)
 
 
 def _stop_orphan(lock: Path) -> int | None:

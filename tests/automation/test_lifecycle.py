@@ -6,6 +6,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -16,6 +17,7 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from minio import Minio
 from psycopg import sql
 
+from automation.operations.engine import RUN_MARKER
 from falcone import pulumi_runner
 from falcone.naming import TenantNames, WorkspaceNames
 from tests.automation.api import Api
@@ -246,7 +248,21 @@ def test_kill_9_in_the_middle_of_an_up_ends_in_a_defined_state_and_retry_reaches
     # The interruption is on record in the operation's events.
     kinds = [kind for kind, _ in _events(api, create["id"])]
     assert "interrupted" in kinds
+    # No process of the killed run is left behind (the providers live in process groups of their own).
+    assert _stack_processes(TenantNames(slug).stack) == []
     _delete_tenant(api, slug)
+
+
+def _stack_processes(stack: str) -> list[int]:
+    marker = f"{RUN_MARKER}={stack}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _creates(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
