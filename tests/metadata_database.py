@@ -12,13 +12,14 @@ import psycopg
 from psycopg import sql
 
 from falcone.metadata import migrate
+from falcone.platform_stack import PlatformOutputs
 from tests.platform_stack_fixtures import PlatformDeployment
 
 
 @contextmanager
-def own_metadata_database(deployment: PlatformDeployment, purpose: str) -> Iterator[str]:
-    """Create and migrate `falcone_<purpose>_<random>` (owned by the platform's migrator role); yields the
-    `automation` login's URL to it; drops it afterwards."""
+def own_metadata_database(deployment: PlatformDeployment, purpose: str) -> Iterator[PlatformOutputs]:
+    """Create and migrate `falcone_<purpose>_<random>` (owned by the platform's migrator role, no PUBLIC access,
+    as the platform stack creates its own); yields the deployment's outputs pointing at it; drops it afterwards."""
     assert deployment.backends.postgres is not None
     name = f"falcone_{purpose}_{uuid4().hex[:8]}"
     outputs = dataclasses.replace(deployment.outputs, metadata_database=name)
@@ -29,7 +30,7 @@ def own_metadata_database(deployment: PlatformDeployment, purpose: str) -> Itera
         admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
     try:
         migrate.upgrade(outputs.metadata_dsn(deployment.backends, "migrate"), outputs.roles)
-        yield outputs.metadata_dsn(deployment.backends, "automation")
+        yield outputs
     finally:
         with psycopg.connect(deployment.backends.postgres.dsn, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

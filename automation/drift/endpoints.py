@@ -36,11 +36,9 @@ class DriftStatus(BaseModel):
 
 async def _stacks(connection: Any, visible: frozenset[str] | None) -> list[StackStatus]:
     statuses = []
-    for slug in await tenants.all_slugs(connection):
+    for tenant in await tenants.every(connection):
+        slug = tenant["slug"]
         if visible is not None and slug not in visible:
-            continue
-        tenant = await tenants.get(connection, slug)
-        if tenant is None:
             continue
         names = TenantNames(slug)
         statuses.append(StackStatus(stack=names.stack, tenant=slug, workspace=None, **_status(tenant)))

@@ -115,22 +115,28 @@ class StackEngine:
         return done
 
 
-def _stop_stack_processes(name: str) -> list[int]:
-    """SIGKILL every process on this host whose environment marks it as part of a run of stack `name`."""
+def stack_processes(name: str) -> list[int]:
+    """The processes on this host whose environment marks them as part of a run of stack `name`."""
     marker = f"{RUN_MARKER}={name}".encode()
-    stopped = []
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            environment = (entry / "environ").read_bytes().split(b"\0")
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
         except OSError:  # gone, or not ours to read
             continue
-        if marker in environment:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(entry.name), signal.SIGKILL)
-                stopped.append(int(entry.name))
-    return sorted(stopped)
+    return sorted(found)
+
+
+def _stop_stack_processes(name: str) -> list[int]:
+    stopped = []
+    for pid in stack_processes(name):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+            stopped.append(pid)
+    return stopped
 
 
 def _stop_orphan(lock: Path) -> int | None:

@@ -135,5 +135,5 @@ async def delete(connection: Connection, slug: str) -> None:
     await connection.execute("DELETE FROM tenants WHERE slug = $1", slug)
 
 
-async def all_slugs(connection: Connection) -> list[str]:
-    return [row["slug"] for row in await connection.fetch("SELECT slug FROM tenants ORDER BY slug")]
+async def every(connection: Connection) -> list[dict[str, Any]]:
+    return [dict(row) for row in await connection.fetch("SELECT * FROM tenants ORDER BY slug")]

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx2
 
+from falcone.api_client import operator_token
+
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
@@ -23,18 +25,8 @@ class OperatorToken:
 
     def __call__(self) -> str:
         if time.monotonic() >= self._renew_at:
-            response = httpx2.post(
-                f"{self.keycloak_url}/realms/{self.realm}/protocol/openid-connect/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": "in-falcone-operator",
-                    "client_secret": self.secret,
-                },
-                timeout=10,
-            )
-            response.raise_for_status()
-            body = response.json()
-            self._token, self._renew_at = body["access_token"], time.monotonic() + body["expires_in"] / 2
+            self._token, lifetime = operator_token(self.keycloak_url, self.realm, self.secret)
+            self._renew_at = time.monotonic() + lifetime / 2
         return self._token
 
 

@@ -78,8 +78,8 @@ def client(app: FastAPI) -> httpx2.AsyncClient:
 @pytest.fixture(scope="module")
 async def pool(platform_deployment: PlatformDeployment) -> AsyncIterator[asyncpg.Pool]:
     # A database of its own: the session's automation service publishes every unpublished event of its own.
-    with own_metadata_database(platform_deployment, "audit") as dsn:
-        pool = await create_pool(dsn)
+    with own_metadata_database(platform_deployment, "audit") as outputs:
+        pool = await create_pool(outputs.metadata_dsn(platform_deployment.backends, "automation"))
         yield pool
         await pool.close()
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -17,7 +17,7 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from minio import Minio
 from psycopg import sql
 
-from automation.operations.engine import RUN_MARKER
+from automation.operations.engine import stack_processes
 from falcone import pulumi_runner
 from falcone.naming import TenantNames, WorkspaceNames
 from tests.automation.api import Api
@@ -71,18 +71,22 @@ def _on_audit_topic(deployment: PlatformDeployment, event_ids: set[str]) -> set[
 
 
 def _events(api: Api, operation_id: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
     with api.http.stream(
         "GET", f"/v1/operations/{operation_id}/events", headers={"Authorization": f"Bearer {api.token()}"}
     ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        kind = ""
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                kind = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                events.append((kind, json.loads(line.removeprefix("data: "))))
+        return _parse_events(response.iter_lines())
+
+
+def _parse_events(lines: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    kind = ""
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            events.append((kind, json.loads(line.removeprefix("data: "))))
     return events
 
 
@@ -184,7 +188,13 @@ def test_tenant_and_workspace_lifecycle_on_the_real_servers(api: Api, platform_d
     # Drift: an RLS policy dropped out of band is reported, then repaired by an update.
     with psycopg.connect(_tenant_database(deployment), autocommit=True) as admin:
         admin.execute(sql.SQL("DROP POLICY tenant_isolation ON {}.todos").format(sql.Identifier(names.schema)))
-    [check] = api.accepted("POST", f"/v1/tenants/{slug}/workspaces/prod/drift")
+    key = {"Idempotency-Key": f"drift-{slug}"}
+    [check] = api.accepted("POST", f"/v1/tenants/{slug}/workspaces/prod/drift", headers=key)
+    # A retry with the same Idempotency-Key (the real service, a real token) replays the answer: no second check.
+    replay = api.request("POST", f"/v1/tenants/{slug}/workspaces/prod/drift", headers=key)
+    assert replay.headers["idempotency-replayed"] == "true"
+    assert replay.json()["operations"][0]["id"] == check["id"]
+    assert [op["id"] for op in api.get(f"/v1/operations?tenant={slug}&kind=workspace.drift")["items"]] == [check["id"]]
     report = api.succeeded(check["id"])["outputs"]
     assert report["status"] == "Drifted"
     assert any("tenant_isolation" in change["urn"] or "policy" in change["urn"] for change in report["changes"])
@@ -249,20 +259,8 @@ def test_kill_9_in_the_middle_of_an_up_ends_in_a_defined_state_and_retry_reaches
     kinds = [kind for kind, _ in _events(api, create["id"])]
     assert "interrupted" in kinds
     # No process of the killed run is left behind (the providers live in process groups of their own).
-    assert _stack_processes(TenantNames(slug).stack) == []
+    assert stack_processes(TenantNames(slug).stack) == []
     _delete_tenant(api, slug)
-
-
-def _stack_processes(stack: str) -> list[int]:
-    marker = f"{RUN_MARKER}={stack}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and marker in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 def _creates(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
@@ -276,11 +274,4 @@ def _creates(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
 def _events_so_far(api: Api, operation_id: str) -> list[tuple[str, dict[str, Any]]]:
     """The events recorded until now (the stream would wait for the end)."""
     response = api.request("GET", f"/v1/operations/{operation_id}/events?follow=false")
-    events = []
-    kind = ""
-    for line in response.text.splitlines():
-        if line.startswith("event: "):
-            kind = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            events.append((kind, json.loads(line.removeprefix("data: "))))
-    return events
+    return _parse_events(response.text.splitlines())

@@ -22,15 +22,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from uuid import uuid4
 
 import httpx2
-import psycopg
 import pytest
 import schemathesis
 import uvicorn
 from fastapi import FastAPI
-from psycopg import sql
 from schemathesis import AuthContext, BaseSchema, Case
 from schemathesis.core.result import Ok
 from schemathesis.core.transport import Response
@@ -48,9 +45,9 @@ from automation.settings import AutomationSettings
 from automation.tenants import repository as tenants
 from automation.workspaces import repository as workspaces
 from falcone.http import problems
-from falcone.metadata import migrate
 from falcone.platform_stack import PlatformOutputs
 from tests.automation.api import OperatorToken
+from tests.metadata_database import own_metadata_database
 from tests.platform_stack_fixtures import PlatformDeployment
 
 pytestmark = [pytest.mark.toolchain, pytest.mark.platform]
@@ -116,21 +113,9 @@ class BackgroundServer:
 
 @pytest.fixture(scope="module")
 def metadata(platform_deployment: PlatformDeployment) -> Iterator[PlatformOutputs]:
-    """The deployment's outputs pointing at a metadata database of this module's own: created like the platform
-    stack creates its own (owned by the migrator role, no PUBLIC access), migrated to head, dropped at the end."""
-    deployment = platform_deployment
-    assert deployment.backends.postgres is not None
-    outputs = dataclasses.replace(deployment.outputs, metadata_database=f"falcone_schemathesis_{uuid4().hex[:8]}")
-    name = sql.Identifier(outputs.metadata_database)
-    with psycopg.connect(deployment.backends.postgres.dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(name, sql.Identifier(outputs.roles.owner)))
-        admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(name))
-    try:
-        migrate.upgrade(outputs.metadata_dsn(deployment.backends, "migrate"), outputs.roles)
+    """The deployment's outputs pointing at a metadata database of this module's own."""
+    with own_metadata_database(platform_deployment, "schemathesis") as outputs:
         yield outputs
-    finally:
-        with psycopg.connect(deployment.backends.postgres.dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 @pytest.fixture(scope="module")
