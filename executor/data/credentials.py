@@ -9,8 +9,12 @@ import httpx2
 from falcone.naming import WorkspaceNames
 
 
-class NoDatabaseError(Exception):
-    """The workspace has no PostgreSQL (its plan has no postgres capability, or it is not provisioned yet)."""
+class NoCapabilityError(Exception):
+    """The workspace has no such service (its plan lacks the capability, or it is not provisioned yet)."""
+
+
+class NoDatabaseError(NoCapabilityError):
+    """The workspace has no PostgreSQL."""
 
 
 class SecretsUnavailableError(Exception):
@@ -29,17 +33,28 @@ class VaultCredentials:
     def __init__(self, client: httpx2.AsyncClient, address: str, token: str, mount: str) -> None:
         self.client, self.address, self.token, self.mount = client, address.rstrip("/"), token, mount
 
-    async def database(self, names: WorkspaceNames) -> DatabaseCredentials:
-        url = f"{self.address}/v1/{self.mount}/data/{names.vault_prefix}/database"
+    async def secret(self, names: WorkspaceNames, service: str) -> dict[str, str]:
+        """The workspace's credentials for one service, as the workspace stack stored them (`database`,
+        `documents`, `events`, `storage`: see stacks/workspace.py). Absent: NoCapabilityError."""
+        url = f"{self.address}/v1/{self.mount}/data/{names.vault_prefix}/{service}"
         try:
             response = await self.client.get(url, headers={"X-Vault-Token": self.token})
         except httpx2.HTTPError as error:
             raise SecretsUnavailableError(f"Vault is unreachable: {type(error).__name__}") from error
         if response.status_code == 404:
-            raise NoDatabaseError(names.schema)
+            raise NoCapabilityError(f"{names.vault_prefix}/{service}")
         if response.status_code != 200:
             raise SecretsUnavailableError(f"Vault answered {response.status_code} for the workspace's credentials")
         data = response.json()["data"]["data"]
+        if not isinstance(data, dict):
+            raise SecretsUnavailableError(f"the workspace's {service} credentials are not a map")
+        return {str(key): str(value) for key, value in data.items()}
+
+    async def database(self, names: WorkspaceNames) -> DatabaseCredentials:
+        try:
+            data = await self.secret(names, "database")
+        except NoCapabilityError:
+            raise NoDatabaseError(names.schema) from None
         credentials = DatabaseCredentials(
             database=data["database"], schema=data["schema"], user=data["user"], password=data["password"]
         )

@@ -33,11 +33,13 @@ from executor.app import create_app
 from executor.settings import ExecutorSettings
 from falcone import apikeys, pulumi_runner, rls
 from falcone.naming import TenantNames, WorkspaceNames
+from falcone.plans import Capability, catalog
 from tests.platform_stack_fixtures import PlatformDeployment
 
-# Three plans with the postgres capability, three placements: platform realm + shared database (starter), own
-# realm + shared database (growth), own realm + own database (regulated).
-PLANS = ("starter", "growth", "regulated")
+# Four plans, one per deployment profile: platform realm + shared database (starter), own realm + shared database
+# (growth), own realm + own database (regulated, enterprise). Every plan has postgres and storage; the last three
+# have mongo and kafka too, so every route family has at least 3 tenants x 2 workspaces.
+PLANS = ("starter", "growth", "regulated", "enterprise")
 WORKSPACES = ("prod", "dev")
 KEY_CACHE_TTL_S = 1.0
 
@@ -54,6 +56,9 @@ class Workspace:
     anon_key: str = ""
     service_key: str = ""
     key_ids: dict[str, str] = field(default_factory=dict)
+
+    def allows(self, capability: Capability) -> bool:
+        return catalog().plan(self.plan).allows(capability)
 
     @property
     def label(self) -> str:
@@ -195,7 +200,7 @@ def world(platform_deployment: PlatformDeployment) -> Iterator[World]:
     created: list[auto.Stack] = []
     created_policy: list[str] = []
     try:
-        with ThreadPoolExecutor(max_workers=3) as pool:
+        with ThreadPoolExecutor(max_workers=4) as pool:
             tenant_stacks = {plan: _stack(deployment, names.stack, plan=plan) for plan, names in tenant_names.items()}
             created.extend(tenant_stacks.values())
             tenant_outputs = dict(zip(PLANS, pool.map(_up, tenant_stacks.values()), strict=True))
