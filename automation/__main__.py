@@ -4,8 +4,8 @@ Logs are JSON lines on stderr (structlog), one access line per request."""
 import uvicorn
 
 from automation.app import create_app
-from automation.observability import configure_logging
 from automation.settings import AutomationSettings
+from falcone.logs import configure_logging
 
 settings = AutomationSettings()
 configure_logging(settings.log_level)

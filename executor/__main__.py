@@ -3,8 +3,10 @@
 import uvicorn
 
 from executor.settings import ExecutorSettings
+from falcone.logs import configure_logging
 
 settings = ExecutorSettings()
+configure_logging(settings.log_level)
 # Workers import the app themselves (uvicorn needs an import string for more than one), each with its own pools.
 uvicorn.run(
     "executor.app:create_app",
@@ -16,5 +18,6 @@ uvicorn.run(
     loop="uvloop",
     http="httptools",
     log_level=settings.log_level,
-    access_log=False,
+    access_log=False,  # the metrics middleware writes one JSON line per request
+    log_config=None,  # keep configure_logging's JSON handlers
 )

@@ -17,10 +17,21 @@ from fastapi import FastAPI
 from executor import health
 from executor.data.credentials import VaultCredentials
 from executor.data.pools import WorkspacePools
+from executor.documents import endpoints as mongo_collections
+from executor.documents.clients import WorkspaceClients
+from executor.documents.service import DocumentsService
+from executor.events import endpoints as events
+from executor.events.service import EventsService
+from executor.idempotency import IdempotencyMiddleware
 from executor.identity import repository as identity_repository
 from executor.identity.service import IdentityResolver
 from executor.identity.tokens import Jwks
+from executor.limits import RateLimiter
 from executor.metrics import Metrics, MetricsMiddleware
+from executor.objects import endpoints as objects
+from executor.objects.clients import StorageClients
+from executor.objects.service import ObjectsService
+from executor.objects.usage import UsageMeter
 from executor.settings import ExecutorSettings
 from executor.tables import endpoints as collections
 from executor.tables import rest
@@ -49,26 +60,61 @@ def create_app(settings: ExecutorSettings | None = None) -> FastAPI:
             credentials, settings.postgres_host, settings.postgres_port, settings.pool_size, settings.max_pools
         )
         app.state.credentials = credentials
+        app.state.metadata = metadata
         app.state.check_metadata = lambda: identity_repository.ping(metadata)
         app.state.identity = IdentityResolver(settings, metadata, Jwks(http, settings.jwks_ttl_s))
         app.state.tables = TablesService(settings, pools)
+        mongo_clients = WorkspaceClients(
+            credentials,
+            settings.mongo_url,
+            settings.mongo_pool_size,
+            settings.mongo_max_clients,
+            settings.mongo_timeout_ms,
+        )
+        app.state.documents = DocumentsService(settings, mongo_clients)
+        storage = StorageClients(
+            credentials,
+            endpoint=settings.s3_endpoint,
+            public_endpoint=settings.s3_public_endpoint,
+            region=settings.s3_region,
+            max_clients=settings.max_storage_clients,
+            connections=settings.storage_connections,
+            timeout_s=settings.storage_timeout_s,
+        )
+        usage = UsageMeter(settings.storage_usage_ttl_s, settings.max_storage_clients)
+        app.state.objects = ObjectsService(settings, storage, usage)
+        kafka = EventsService(settings, credentials)
+        app.state.events = kafka
         try:
             yield
         finally:
             await pools.close()
+            await mongo_clients.close()
+            await storage.close()
+            await kafka.close()
             await metadata.close()
             await http.aclose()
 
     app = FastAPI(title="Falcone executor", version="0.1.0", openapi_url="/v1/openapi.json", lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.limiter = RateLimiter(multiplier=settings.rate_limit_multiplier)
     problems.install(app)
     # Routes are matched in order: the PostgREST mount (the hottest path) first.
     app.include_router(rest.router)
     app.include_router(collections.router)
+    app.include_router(mongo_collections.router)
+    app.include_router(objects.router)
+    app.include_router(events.router)
     app.include_router(health.router)
-    # Outermost first: every response, the 413 included, carries the correlation id and is counted.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(CorrelationIdMiddleware)
+    # Added innermost first: every response, the 413 included, carries the correlation id, is counted and logged
+    # with it; an idempotent replay reads a body the limit already let through.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        route_limit=objects.upload_body_limit(settings.max_object_bytes),
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(CorrelationIdMiddleware)
     return app

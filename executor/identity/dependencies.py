@@ -6,11 +6,17 @@ from fastapi import Depends, Request
 
 from executor.identity.schemas import Identity
 from executor.identity.service import IdentityResolver
+from executor.limits import RateLimiter
 
 
 async def current_identity(request: Request) -> Identity:
+    """The verified caller, within its credential's rate limit (every data route depends on this)."""
     resolver: IdentityResolver = request.app.state.identity
-    return await resolver.resolve(request.headers)
+    identity = await resolver.resolve(request.headers)
+    request.state.identity = identity  # the access log names the caller
+    limiter: RateLimiter = request.app.state.limiter
+    limiter.take(identity)
+    return identity
 
 
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncpg
 
-from executor.identity.schemas import KeyRecord
+from executor.identity.schemas import KeyRecord, WorkspaceRecord
 
 _FIND_KEY = """
-SELECT k.id, k.tenant, k.workspace, k.kind, k.db_role, k.expires_at, k.revoked_at
+SELECT k.id, k.tenant, k.workspace, k.kind, k.db_role, k.expires_at, k.revoked_at,
+       t.plan, t.state AS tenant_state, w.state AS workspace_state
 FROM api_keys k
 JOIN workspaces w ON w.tenant = k.tenant AND w.slug = k.workspace AND w.deleted_at IS NULL
 JOIN tenants t ON t.slug = k.tenant AND t.deleted_at IS NULL
@@ -26,14 +27,15 @@ async def tenant_realm(pool: asyncpg.Pool, tenant: str) -> str | None:
     return None if value is None else str(value)
 
 
-async def workspace_exists(pool: asyncpg.Pool, tenant: str, workspace: str) -> bool:
-    found = await pool.fetchval(
-        "SELECT 1 FROM workspaces w JOIN tenants t ON t.slug = w.tenant AND t.deleted_at IS NULL "
+async def find_workspace(pool: asyncpg.Pool, tenant: str, workspace: str) -> WorkspaceRecord | None:
+    row = await pool.fetchrow(
+        "SELECT t.plan, t.state AS tenant_state, w.state AS workspace_state "
+        "FROM workspaces w JOIN tenants t ON t.slug = w.tenant AND t.deleted_at IS NULL "
         "WHERE w.tenant = $1 AND w.slug = $2 AND w.deleted_at IS NULL",
         tenant,
         workspace,
     )
-    return found is not None
+    return None if row is None else WorkspaceRecord(**dict(row))
 
 
 async def ping(pool: asyncpg.Pool) -> None:

@@ -19,6 +19,7 @@ class Identity:
     role: str  # the NOBYPASSRLS role the request runs as, one of the workspace's request roles
     kind: CredentialKind
     subject: str  # key id, token subject or the gateway's x-auth-subject
+    plan: str  # the tenant's plan (falcone/catalog/plans.toml): its quotas size what a request may do
     names: WorkspaceNames = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -35,7 +36,16 @@ class Identity:
 
 
 @dataclass(frozen=True, slots=True)
-class KeyRecord:
+class WorkspaceRecord:
+    """What the registry says about the workspace a credential names."""
+
+    plan: str
+    tenant_state: str
+    workspace_state: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord(WorkspaceRecord):
     id: str
     tenant: str
     workspace: str

@@ -19,7 +19,7 @@ from starlette.datastructures import Headers
 
 from executor.cache import TTLCache
 from executor.identity import repository, tokens
-from executor.identity.schemas import CredentialKind, Identity, KeyRecord
+from executor.identity.schemas import CredentialKind, Identity, KeyRecord, WorkspaceRecord
 from executor.settings import ExecutorSettings
 from falcone import apikeys
 from falcone.http.problems import Problem
@@ -35,12 +35,26 @@ def unauthorized(detail: str) -> Problem:
     return Problem(401, detail, code="PGRST301", message=detail, hint=None, details=None)
 
 
+def require_serving(record: WorkspaceRecord) -> None:
+    """A verified credential of a suspended tenant (or of a tenant or workspace being deleted) reads and writes
+    nothing: 403, so its owner learns why rather than suspecting a bad key."""
+    if record.tenant_state == "suspended":
+        detail, code = "the tenant is suspended", "tenant-suspended"
+    elif "deleting" in (record.tenant_state, record.workspace_state):
+        detail, code = "the workspace is being deleted", "workspace-deleting"
+    else:
+        return
+    raise Problem(403, detail, code=code, message=detail, hint=None, details=None)
+
+
 class IdentityResolver:
     def __init__(self, settings: ExecutorSettings, metadata: asyncpg.Pool, jwks: tokens.Jwks) -> None:
         self.settings, self.metadata, self.jwks = settings, metadata, jwks
         self.keys: TTLCache[bytes, KeyRecord] = TTLCache(settings.key_cache_ttl_s, settings.key_cache_size)
         self.realms: TTLCache[str, str] = TTLCache(settings.key_cache_ttl_s, settings.key_cache_size)
-        self.workspaces: TTLCache[tuple[str, str], bool] = TTLCache(settings.key_cache_ttl_s, settings.key_cache_size)
+        self.workspaces: TTLCache[tuple[str, str], WorkspaceRecord] = TTLCache(
+            settings.key_cache_ttl_s, settings.key_cache_size
+        )
         secret = settings.gateway_secret.get_secret_value() if settings.gateway_secret else ""
         self._gateway_secret = secret.encode()
 
@@ -75,8 +89,9 @@ class IdentityResolver:
         if record.db_role not in allowed or record.kind not in apikeys.KINDS:
             log.error("api key with an impossible role", key_id=record.id, db_role=record.db_role)
             raise unauthorized("the API key is not valid")
+        require_serving(record)
         kind: CredentialKind = "anon" if record.kind == "anon" else "service"
-        return Identity(record.tenant, record.workspace, record.db_role, kind, record.id)
+        return Identity(record.tenant, record.workspace, record.db_role, kind, record.id, record.plan)
 
     # --- 2. Bearer JWTs ---------------------------------------------------------------------------------------
 
@@ -96,19 +111,20 @@ class IdentityResolver:
         if claims.get("tenant_id") != tenant or not isinstance(workspace, str):
             raise unauthorized("the token carries no workspace context")
         names = _names(tenant, workspace)
-        if names is None or not await self._workspace_exists(tenant, workspace):
+        record = None if names is None else await self._workspace(tenant, workspace)
+        if names is None or record is None:
             raise unauthorized("the token's workspace is unknown")
+        require_serving(record)
         subject = str(claims.get("sub") or claims.get("azp") or "")
-        return Identity(tenant, workspace, names.db_role(_USER_PURPOSE), "user", subject)
+        return Identity(tenant, workspace, names.db_role(_USER_PURPOSE), "user", subject, record.plan)
 
     async def _realm(self, tenant: str) -> str | None:
         return await self.realms.get_or_load(tenant, lambda: repository.tenant_realm(self.metadata, tenant))
 
-    async def _workspace_exists(self, tenant: str, workspace: str) -> bool:
-        exists = await self.workspaces.get_or_load(
-            (tenant, workspace), lambda: repository.workspace_exists(self.metadata, tenant, workspace)
+    async def _workspace(self, tenant: str, workspace: str) -> WorkspaceRecord | None:
+        return await self.workspaces.get_or_load(
+            (tenant, workspace), lambda: repository.find_workspace(self.metadata, tenant, workspace)
         )
-        return bool(exists)
 
     # --- 3. Gateway headers -----------------------------------------------------------------------------------
 
@@ -120,13 +136,15 @@ class IdentityResolver:
             raise unauthorized("the gateway secret is not valid")
         tenant, workspace = headers.get("x-tenant-id", ""), headers.get("x-workspace-id", "")
         names = _names(tenant, workspace)
-        if names is None or not await self._workspace_exists(tenant, workspace):
+        record = None if names is None else await self._workspace(tenant, workspace)
+        if names is None or record is None:
             raise unauthorized("the gateway named no known workspace")
+        require_serving(record)
         role = headers.get("x-pg-role", "anon")
         role = names.db_role(role) if role in REQUEST_PURPOSES else role
         if role not in _request_roles(names):
             raise unauthorized("the gateway named a role the workspace does not have")
-        return Identity(tenant, workspace, role, "gateway", headers.get("x-auth-subject", ""))
+        return Identity(tenant, workspace, role, "gateway", headers.get("x-auth-subject", ""), record.plan)
 
 
 def _presented(headers: Headers) -> tuple[str | None, str | None]:

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from executor.identity.dependencies import CurrentIdentity
+from executor.identity.schemas import Identity
 from executor.tables.dependencies import Tables
 from executor.tables.grammar import GrammarError, parse_query
 from executor.tables.grammar import Query as TableQuery
-from executor.tables.schemas import CollectionIn, CollectionList, CollectionOut, DocumentPage
-from executor.tables.service import problem, single_key
+from executor.tables.schemas import CollectionIn, CollectionList, CollectionOut, DocumentPage, QueryIn
+from executor.tables.service import CountMode, TablesService, problem, single_key
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
@@ -49,9 +50,9 @@ async def describe_collection(name: str, identity: CurrentIdentity, tables: Tabl
     return CollectionOut.of(await tables.describe(identity, name))
 
 
-def _query(request: Request) -> TableQuery:
+def _query(params: list[tuple[str, str]]) -> TableQuery:
     try:
-        return parse_query(request.query_params.multi_items(), ignore=_RESERVED)
+        return parse_query(params, ignore=_RESERVED)
     except GrammarError as error:
         raise problem(400, str(error), "PGRST100") from None
 
@@ -79,17 +80,35 @@ async def list_documents(
     limit: Annotated[int, Query(ge=0, le=1000, description="page size")] = 100,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
 ) -> DocumentPage:
-    query = _query(request)
+    return await _page(tables, identity, name, _query(request.query_params.multi_items()), limit, cursor)
+
+
+@router.post("/{name}/query", response_model=DocumentPage, responses=_ERRORS)
+async def query_documents(name: str, body: QueryIn, identity: CurrentIdentity, tables: Tables) -> DocumentPage:
+    """The listing's filters, order, select and paging in a JSON body (a read: nothing changes)."""
+    return await _page(tables, identity, name, _query(body.params()), body.limit, body.cursor, body.count)
+
+
+async def _page(
+    tables: TablesService,
+    identity: Identity,
+    name: str,
+    query: TableQuery,
+    limit: int,
+    cursor: str | None,
+    count: CountMode | None = None,
+) -> DocumentPage:
     if cursor is not None and (query.order or query.offset):
         raise problem(400, "a cursor pages in primary-key order: drop order and offset", "PGRST100")
     query = TableQuery(query.select, query.where, query.order, limit, query.offset)
     after = _decode_cursor(cursor) if cursor is not None else None
-    table, page = await tables.read(identity, name, query, after=after, key_order=not query.order)
+    table, page = await tables.read(identity, name, query, count=count, after=after, key_order=not query.order)
     items: list[dict[str, Any]] = json.loads(page.body)
     key = single_key(table) if table.primary_key else None
     last = items[-1].get(key) if items and key else None
     full = limit > 0 and page.rows == limit and not query.order and last is not None
-    return DocumentPage(items=items, next_cursor=_encode_cursor(last) if full else None)
+    total = page.total if count is not None else None
+    return DocumentPage(items=items, next_cursor=_encode_cursor(last) if full else None, count=total)
 
 
 @router.post("/{name}/documents", status_code=201, responses=_ERRORS)

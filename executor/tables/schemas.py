@@ -85,3 +85,46 @@ class CollectionList(BaseModel):
 class DocumentPage(BaseModel):
     items: list[dict[str, Any]]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last page")
+    count: int | None = Field(default=None, description="rows matching the filters (when `count` was asked)")
+
+
+# Query-string words of the grammar that are not filters: in a query body they have fields of their own.
+_NOT_FILTERS = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict", "cursor"})
+
+
+class QueryIn(BaseModel):
+    """The documents listing as a body, for filters too long or too structured for a URL; the same grammar."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    select: str = Field(default="*", max_length=4096, examples=["id,title,meta->>owner"])
+    where: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="column (or `or`, `and`, `not.or`…) → a PostgREST filter, or a list of them (all must hold)",
+        examples=[{"done": "eq.false", "rank": ["gte.1", "lt.10"], "or": "(title.ilike.*urgent*,rank.eq.1)"}],
+    )
+    order: str | None = Field(default=None, max_length=1024, examples=["rank.desc.nullslast,id"])
+    limit: int = Field(default=100, ge=0, le=1000)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+    cursor: str | None = Field(default=None, max_length=512, description="next_cursor of the previous page")
+    count: Literal["exact", "planned", "estimated"] | None = None
+
+    @field_validator("where")
+    @classmethod
+    def _only_filters(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        misplaced = sorted(set(value) & _NOT_FILTERS)
+        if misplaced:
+            raise ValueError(f"{misplaced} are fields of the query, not filters")
+        return value
+
+    def params(self) -> list[tuple[str, str]]:
+        """As the query string the grammar reads."""
+        params = [("select", self.select)]
+        for column, filters in self.where.items():
+            params += [(column, item) for item in ([filters] if isinstance(filters, str) else filters)]
+        if self.order:
+            params.append(("order", self.order))
+        if self.offset:
+            params.append(("offset", str(self.offset)))
+        return params

@@ -37,13 +37,29 @@ TITLES = {
 
 
 class Problem(Exception):  # noqa: N818 (it is rendered as a problem, not raised as an error class name)
-    def __init__(self, status: int, detail: str, *, type_: str = "about:blank", **extensions: Any) -> None:
+    """`headers` go on the response (e.g. `Retry-After` on a 429 or 503); `extensions` into the body."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        type_: str = "about:blank",
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.type, self.extensions = status, detail, type_, extensions
+        self.headers = headers or {}
 
 
 def problem_response(
-    request: Request, status: int, detail: str, type_: str = "about:blank", **extensions: Any
+    request: Request,
+    status: int,
+    detail: str,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
 ) -> JSONResponse:
     body = {
         "type": type_,
@@ -54,13 +70,13 @@ def problem_response(
         "correlation_id": correlation_id(request),
         **extensions,
     }
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, error: Problem) -> JSONResponse:
-        return problem_response(request, error.status, error.detail, error.type, **error.extensions)
+        return problem_response(request, error.status, error.detail, error.type, error.headers, **error.extensions)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:

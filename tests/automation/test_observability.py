@@ -20,11 +20,11 @@ from automation.observability import (
     UNMATCHED,
     Metrics,
     RequestObservationMiddleware,
-    configure_logging,
 )
 from automation.observability import router as metrics_router
 from falcone.http import problems
 from falcone.http.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
+from falcone.logs import configure_logging
 
 handler_log = structlog.get_logger("tests.observability")
 

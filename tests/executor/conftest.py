@@ -27,6 +27,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pulumi import automation as auto
+from pymongo.uri_parser import parse_uri
 
 from components.secrets import EXECUTOR_POLICY, executor_policy_hcl
 from executor.app import create_app
@@ -42,6 +43,9 @@ from tests.platform_stack_fixtures import PlatformDeployment
 PLANS = ("starter", "growth", "regulated", "enterprise")
 WORKSPACES = ("prod", "dev")
 KEY_CACHE_TTL_S = 1.0
+# Object uploads through the executor: small enough that the 413 tests send little.
+MAX_OBJECT_BYTES = 4 * 1024 * 1024
+RATE_LIMIT_HEADROOM = 50.0
 
 
 def _quiet(_line: str) -> None:
@@ -220,6 +224,9 @@ def world(platform_deployment: PlatformDeployment) -> Iterator[World]:
         assert deployment.backends.postgres is not None
         assert deployment.backends.vault is not None
         assert deployment.backends.keycloak is not None
+        assert deployment.backends.mongo is not None
+        assert deployment.backends.minio is not None
+        assert deployment.backends.kafka is not None
         admin = conninfo_to_dict(deployment.backends.postgres.dsn)
         policy, vault_token = _executor_token(deployment)
         created_policy.append(policy)
@@ -234,6 +241,17 @@ def world(platform_deployment: PlatformDeployment) -> Iterator[World]:
             gateway_secret=secrets.token_urlsafe(24),
             key_cache_ttl_s=KEY_CACHE_TTL_S,
             pool_size=4,
+            s3_endpoint=deployment.backends.minio.endpoint_url,
+            s3_region=deployment.backends.minio.region,
+            max_object_bytes=MAX_OBJECT_BYTES,
+            # The server only: the executor logs in as each workspace's own user, never as the admin in this URI.
+            mongo_url="mongodb://"
+            + ",".join(f"{h}:{p}" for h, p in parse_uri(deployment.backends.mongo.uri)["nodelist"]),
+            # Test loops fire hundreds of requests a second on one key; test_limits.py checks the plan's own limit.
+            rate_limit_multiplier=RATE_LIMIT_HEADROOM,
+            kafka_bootstrap=deployment.backends.kafka.bootstrap_servers,
+            kafka_security_protocol=deployment.backends.kafka.security_protocol,
+            kafka_sasl_mechanism=deployment.backends.kafka.sasl_mechanism,
         )
         world = World(
             deployment,
@@ -334,8 +352,16 @@ def executor_url(world: World) -> Iterator[str]:
         "FALCONE_EXECUTOR_VAULT_MOUNT": settings.vault_mount,
         "FALCONE_EXECUTOR_POSTGRES_HOST": settings.postgres_host,
         "FALCONE_EXECUTOR_POSTGRES_PORT": str(settings.postgres_port),
+        "FALCONE_EXECUTOR_MONGO_URL": settings.mongo_url,
         "FALCONE_EXECUTOR_GATEWAY_SECRET": settings.gateway_secret.get_secret_value(),
         "FALCONE_EXECUTOR_LOG_LEVEL": "warning",
+        "FALCONE_EXECUTOR_S3_ENDPOINT": settings.s3_endpoint,
+        "FALCONE_EXECUTOR_S3_REGION": settings.s3_region,
+        "FALCONE_EXECUTOR_MAX_OBJECT_BYTES": str(settings.max_object_bytes),
+        "FALCONE_EXECUTOR_RATE_LIMIT_MULTIPLIER": str(settings.rate_limit_multiplier),
+        "FALCONE_EXECUTOR_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "FALCONE_EXECUTOR_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "FALCONE_EXECUTOR_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
     }
     process = subprocess.Popen([sys.executable, "-m", "executor"], env=env)
     url = f"http://127.0.0.1:{port}"

@@ -4,10 +4,11 @@ answer instead of doing the work twice.
 Records are per authenticated subject, so two principals never share keys. For 24 hours, the same key with the
 same method, path and body replays the stored status, headers and body (with `Idempotency-Replayed: true`); with
 another request it is a 422; while the first request still runs, a 409 with Retry-After. Requests without a
-valid bearer token are not recorded (authentication refuses them). A 5xx is not stored: the work did not happen
+verified credential are not recorded (authentication refuses them). A 5xx is not stored: the work did not happen
 (its transaction rolled back), so a retry with the same key runs again. The response is stored before it is
 sent, so a client that saw it can always have it replayed.
 
+Both services use it, each with its own credential check (`Subjects`) and records table in the metadata database.
 Pure ASGI so the whole response is captured; the body is read here, inside the body-limit middleware.
 """
 
@@ -17,6 +18,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,9 +27,14 @@ import structlog
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from automation.auth import Principal, TokenVerifier
-from automation.idempotency import repository
+from falcone.http.idempotency import repository
 from falcone.http.problems import problem_response
+
+# The request's verified subject (its credential checked the way the endpoint will check it), or None: no
+# credential, or one the endpoint will refuse. Nothing is recorded for None.
+Subjects = Callable[[Scope], Awaitable[str | None]]
+# The metadata pool the records live in, from the app's state (it exists once the lifespan has run).
+Pools = Callable[[Scope], asyncpg.Pool]
 
 HEADER = b"idempotency-key"
 REPLAYED = b"idempotency-replayed"
@@ -37,7 +44,7 @@ KEY = re.compile(rf'^(?:"({_CONTENT})"|({_CONTENT}))$')
 REUSED = "https://falcone.dev/problems/idempotency-key-reused"
 IN_FLIGHT = "https://falcone.dev/problems/idempotency-key-in-flight"
 
-log = structlog.get_logger("automation.idempotency")
+log = structlog.get_logger("falcone.idempotency")
 
 
 class IdempotencyMiddleware:
@@ -45,12 +52,16 @@ class IdempotencyMiddleware:
         self,
         app: ASGIApp,
         *,
+        subject: Subjects,
+        pool: Pools,
+        table: str = repository.TABLES[0],
         ttl: timedelta = timedelta(hours=24),
         lease: timedelta = timedelta(minutes=5),
         purge_every: timedelta = timedelta(minutes=10),
     ) -> None:
         # `lease`: a claim older than this without an answer belongs to a request that died; the key is free again.
         self.app, self.ttl, self.lease, self.purge_every = app, ttl, lease, purge_every.total_seconds()
+        self.subject, self.pool, self.records = subject, pool, repository.Records(table)
         self._purged_at: float | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -66,19 +77,17 @@ class IdempotencyMiddleware:
             detail = "Idempotency-Key must be one value of 1 to 255 visible ASCII characters"
             await problem_response(Request(scope), 400, detail)(scope, receive, send)
             return
-        principal = await _principal(scope)
-        if principal is None:
+        subject = await self.subject(scope)
+        if subject is None:
             await self.app(scope, receive, send)
             return
-        subject = principal.subject
-        scope.setdefault("state", {})["principal"] = principal  # as `current_principal` keeps it (logs read it)
         body = await _read_body(receive)
         if body is None:  # the client went away
             return
         await self._once(scope, _replaying(body, receive), send, subject, matched.group(1) or matched.group(2), body)
 
     async def _once(self, scope: Scope, receive: Receive, send: Send, subject: str, key: str, body: bytes) -> None:
-        pool = scope["app"].state.pool
+        pool = self.pool(scope)
         method = scope["method"]
         path = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
         body_hash = hashlib.sha256(body).hexdigest()
@@ -86,11 +95,11 @@ class IdempotencyMiddleware:
         async with pool.acquire() as connection, connection.transaction():
             if self._purged_at is None or time.monotonic() - self._purged_at > self.purge_every:
                 self._purged_at = time.monotonic()
-                await repository.purge(connection, self.ttl)
-            claimed = await repository.claim(
+                await self.records.purge(connection, self.ttl)
+            claimed = await self.records.claim(
                 connection, **identity, method=method, path=path, body_hash=body_hash, ttl=self.ttl, lease=self.lease
             )
-            existing = None if claimed else await repository.get(connection, subject, key)
+            existing = None if claimed else await self.records.get(connection, subject, key)
         if claimed is None:
             await self._answer_existing(scope, receive, send, existing, (method, path, body_hash))
             return
@@ -173,7 +182,7 @@ class IdempotencyMiddleware:
         stored = [[name.decode("latin-1"), value.decode("latin-1")] for name, value in headers]
         try:
             async with pool.acquire() as connection:
-                await repository.complete(
+                await self.records.complete(
                     connection, **identity, claimed_at=claimed, status_code=status, headers=stored, body=body
                 )
         except Exception as error:  # the work is done; the client gets its answer, a retry waits for the lease
@@ -182,24 +191,9 @@ class IdempotencyMiddleware:
     async def _release(self, pool: asyncpg.Pool, identity: dict[str, str], claimed: datetime) -> None:
         try:
             async with pool.acquire() as connection:
-                await repository.release(connection, **identity, claimed_at=claimed)
+                await self.records.release(connection, **identity, claimed_at=claimed)
         except Exception as error:  # the lease frees the key later
             log.error("idempotency claim not released", error=str(error), key=identity["key"])
-
-
-async def _principal(scope: Scope) -> Principal | None:
-    """The bearer token's verified principal, or None (no token, or one authentication will refuse)."""
-    authorization = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
-    scheme, _, token = authorization.decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    verifier: TokenVerifier | None = getattr(scope["app"].state, "verifier", None)
-    if verifier is None:  # authentication is not configured: the endpoint answers 503
-        return None
-    try:
-        return await verifier.verify(token.strip())
-    except Exception:  # the endpoint's authentication answers it (401); nothing is recorded
-        return None
 
 
 async def _read_body(receive: Receive) -> bytes | None:
