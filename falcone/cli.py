@@ -29,7 +29,9 @@ demo_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(demo_app, name="demo")
-service_app = typer.Typer(help="Falcone's own services as local processes (the automation API).", no_args_is_help=True)
+service_app = typer.Typer(
+    help="Falcone's own services as local processes (the automation API, the executor).", no_args_is_help=True
+)
 app.add_typer(service_app, name="service")
 console = Console(stderr=True)
 
@@ -138,30 +140,52 @@ def demo_stack_destroy() -> None:
     demo.destroy(on_output=lambda line: print(line, end="" if line.endswith("\n") else "\n"))
 
 
-@service_app.command("start")
-def service_start() -> None:
-    """Start the automation API in the background (log: .data/logs/automation.log) and wait until it is ready."""
+ServiceNames = Annotated[
+    list[str] | None, typer.Argument(help="automation, executor (default: both)", show_default=False)
+]
+
+
+def _services(names: list[str] | None) -> list[str]:
     from falcone import services
 
-    services.AUTOMATION.start()
-    console.print(f"automation API ready at {services.AUTOMATION.url}")
+    chosen = names or list(services.SERVICES)
+    unknown = sorted(set(chosen) - set(services.SERVICES))
+    if unknown:
+        raise typer.BadParameter(f"unknown service(s) {unknown}; known: {list(services.SERVICES)}")
+    return [name for name in services.SERVICES if name in chosen]
+
+
+@service_app.command("start")
+def service_start(names: ServiceNames = None) -> None:
+    """Start the automation API and the executor in the background (logs: .data/logs/<name>.log) and wait until
+    they are ready. The automation service goes first: it brings the platform stack up, which the executor reads."""
+    from falcone import services
+
+    for name in _services(names):
+        if name == "executor":
+            services.start_executor()
+        else:
+            services.AUTOMATION.start()
+        console.print(f"{name} ready at {services.SERVICES[name].url}")
 
 
 @service_app.command("stop")
-def service_stop() -> None:
-    """Stop the automation API (by its PID file); operations in flight resume at the next start."""
+def service_stop(names: ServiceNames = None) -> None:
+    """Stop them by their PID files; the automation service's operations in flight resume at its next start."""
     from falcone import services
 
-    console.print("stopped" if services.AUTOMATION.stop() else "not running")
+    for name in reversed(_services(names)):
+        console.print(f"{name}: " + ("stopped" if services.SERVICES[name].stop() else "not running"))
 
 
 @service_app.command("status")
 def service_status() -> None:
     from falcone import services
 
-    record = services.AUTOMATION.running()
-    state = "ready" if services.AUTOMATION.ready() else "starting" if record else "stopped"
-    console.print(f"automation: {state}" + (f" (pid {record.pid}, {services.AUTOMATION.url})" if record else ""))
+    for name, service in services.SERVICES.items():
+        record = service.running()
+        state = "ready" if service.ready() else "starting" if record else "stopped"
+        console.print(f"{name}: {state}" + (f" (pid {record.pid}, {service.url})" if record else ""))
 
 
 @app.command("token")

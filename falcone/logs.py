@@ -44,6 +44,9 @@ def configure_logging(level: str = "info", stream: IO[str] | None = None) -> Non
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
+    # HTTP clients log every call at INFO (health probes, Vault reads): noise next to our access lines.
+    for name in ("httpx", "httpx2", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
