@@ -84,8 +84,10 @@ def toolchain_exec(ctx: typer.Context) -> None:
 
 @demo_app.command("up")
 def demo_up() -> None:
-    """Start the automation service, provision tenant `demo` and workspace `main` through its API (the engine's
-    progress shown live), and print how to call the API. Idempotent: a second run only checks."""
+    """Start the services, provision tenant `demo` and workspace `main` through the automation API (the engine's
+    progress shown live), make data calls through the executor with the workspace's API keys (table insert and
+    query, Mongo insert and find, object upload and presigned download, event publish and receive), and print how
+    to call both APIs. Idempotent: a second run checks the tenant and makes new data calls."""
     from falcone import demo_tenant, services
 
     result = demo_tenant.up(console)
@@ -98,14 +100,25 @@ def demo_up() -> None:
     for name, value in sorted(workspace["outputs"].items()):
         table.add_row(f"  {name}", escape(str(value)))
     Console().print(table)
-    url = services.AUTOMATION.url
+    url, data_url = services.AUTOMATION.url, services.EXECUTOR.url
     console.print(
         f"automation API: {url}  (OpenAPI: {url}/v1/openapi.json)\n"
         "call it:  TOKEN=$(.venv/bin/falcone token)\n"
         f'          curl -H "Authorization: Bearer $TOKEN" {url}/v1/tenants/demo/workspaces\n'
+        f"data API: {data_url}  (OpenAPI: {data_url}/v1/openapi.json)\n"
+        "call it:  KEY=$(.venv/bin/falcone demo key service)\n"
+        f'          curl -H "apikey: $KEY" "{data_url}/rest/v1/todos?select=id,data&order=id.desc&limit=5"\n'
         "remove:   .venv/bin/falcone demo down;  stop: .venv/bin/falcone service stop",
         soft_wrap=True,
     )
+
+
+@demo_app.command("key")
+def demo_key(kind: Annotated[str, typer.Argument(help="service or anon")] = "service") -> None:
+    """Print the demo workspace's API key of that kind (minted by `demo up`, kept in .data/demo/keys.json)."""
+    from falcone import demo_data
+
+    print(demo_data.stored_key(kind))
 
 
 @demo_app.command("down")

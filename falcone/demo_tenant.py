@@ -1,5 +1,6 @@
-"""The README's main job since the automation service: start it on the local platform, provision a demo tenant
-and workspace through its REST API with the engine's progress live in the terminal, and say how to call it."""
+"""The README's main job: start the services on the local platform, provision a demo tenant and workspace through
+the automation API with the engine's progress live in the terminal, then make real data calls through the executor
+with the workspace's own API keys (`falcone.demo_data`), and say how to call both."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from automation.settings import AutomationSettings
-from falcone import platform_stack, services
+from falcone import demo_data, platform_stack, services
 from falcone.api_client import ApiError, AutomationClient, operator_token
 from falcone.platform_config import backends_from_endpoints
 from localplatform import endpoints
@@ -98,9 +99,15 @@ def up(console: Console) -> dict[str, Any]:
         _apply(session, console, client.mutate("POST", f"/v1/tenants/{TENANT}/workspaces/{WORKSPACE}/repair"))
     else:
         console.print(f"workspace {WORKSPACE!r} is already Ready")
+    workspace = client.get(f"/v1/tenants/{TENANT}/workspaces/{WORKSPACE}")
+    assert workspace is not None
+    services.start_executor()
+    console.print(f"[bold]data calls[/] through the executor ({services.EXECUTOR.url}) with the workspace's API keys")
+    keys = demo_data.workspace_keys(client, TENANT, WORKSPACE)
     return {
         "tenant": client.get(f"/v1/tenants/{TENANT}"),
-        "workspace": client.get(f"/v1/tenants/{TENANT}/workspaces/{WORKSPACE}"),
+        "workspace": workspace,
+        "data": demo_data.run(console, services.EXECUTOR.url, keys, workspace),
         "api": services.AUTOMATION.url,
     }
 
@@ -116,3 +123,4 @@ def down(console: Console) -> None:
         raise
     for operation in sorted(operations, key=lambda op: op["kind"] != "workspace.delete"):
         _apply(session, console, [operation])
+    demo_data.forget_keys()
