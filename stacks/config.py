@@ -66,6 +66,17 @@ def plan(key: str = "plan") -> Plan:
         raise ConfigError(f"{NAMESPACE}:{key}", str(error)) from None
 
 
+def deployment_profile(key: str) -> str | None:
+    """An optional deployment profile's name (falcone/catalog/plans.toml); None when the key is unset."""
+    name = _config().get(key)
+    if name is None:
+        return None
+    profiles = catalog().profiles
+    if name not in profiles:
+        raise ConfigError(f"{NAMESPACE}:{key}", f"unknown profile {name!r}; one of {', '.join(sorted(profiles))}")
+    return name
+
+
 def string(key: str, default: str) -> str:
     return _config().get(key) or default
 

@@ -2,13 +2,15 @@
 
 Platform realm (identity), the platform's PostgreSQL roles and metadata database, the shared database that holds
 the workspace schemas of shared profiles, the shared bucket (prefixes of shared-storage workspaces), the audit
-topic and the platform-wide secret policies.
+topic and the platform-wide secret policies. With `falcone:chart` set to a deployment profile, also Falcone's own
+services: the Helm chart (charts/falcone) on the platform's Kubernetes API server (docs/helm.md).
 """
 
 from __future__ import annotations
 
 import pulumi
 
+from components.falcone_chart import FalconeChart, FalconeChartArgs
 from components.identity import PlatformIdentity, PlatformIdentityArgs
 from components.platform_database import PlatformDatabase, PlatformDatabaseArgs, platform_role
 from components.providers.minio import BucketArgs, MinioBucket
@@ -17,11 +19,14 @@ from components.secrets import PlatformSecrets, PlatformSecretsArgs
 from components.workspace_topics import AUDIT_TOPIC, AuditTopic, AuditTopicArgs
 from falcone.naming import PLATFORM_REALM
 from stacks import config
+from stacks.tenant import kubernetes_provider
 
 SHARED_TENANT_DATABASE = "falcone_tenants"
 
 
 def program() -> None:
+    # Off by default: most platform stacks (every test deployment among them) need no services on Kubernetes.
+    chart_profile = config.deployment_profile("chart")
     backends = config.backends()
     postgres = config.require_connection(backends, "postgres")
     identity = PlatformIdentity(
@@ -79,3 +84,24 @@ def program() -> None:
     pulumi.export("sharedBucket", bucket.name)
     pulumi.export("auditTopic", audit.name)
     pulumi.export("vaultMount", secrets.mount)
+
+    if chart_profile is not None:
+        # The installed automation service manages this very platform: it gets the settings this stack ran with.
+        keys = ("platformRealm", "rolePrefix", "metadataDatabase", "tenantDatabase", "sharedBucket", "auditTopic")
+        stack_settings = {key: value for key in keys if (value := pulumi.Config(config.NAMESPACE).get(key))}
+        chart = FalconeChart(
+            "chart",
+            FalconeChartArgs(
+                profile=chart_profile,
+                namespace=config.string("chartNamespace", "falcone-system"),
+                backends=backends,
+                provider=kubernetes_provider(backends),
+                wait=config.boolean("chartAwait", True),
+                values={
+                    "automation": {"stackSettings": stack_settings},
+                    "executor": {"vaultMount": config.string("vaultMount", "secret")},
+                },
+            ),
+            pulumi.ResourceOptions(depends_on=[database, secrets]),
+        )
+        pulumi.export("chartNamespace", chart.namespace)
