@@ -1,0 +1,175 @@
+"""`/v1/events`: the workspace's Kafka topics by short name.
+
+- `GET  /v1/events/topics`: the topics and their partitions.
+- `POST /v1/events/topics/{topic}/publish`: records in, each one's partition and offset out once all in-sync
+  replicas have it (503 with Retry-After otherwise); anon keys may not publish.
+- `GET  /v1/events/topics/{topic}/subscribe`: Server-Sent Events (`ready`, `record`, `error` events and heartbeat
+  comments); `WS /v1/events/topics/{topic}/ws`: the same as JSON text messages with a `type`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from executor.events.dependencies import Events, Subscriber, subscriber_identity
+from executor.events.schemas import GROUP_PATTERN, Delivered, PublishIn, PublishOut, Start, TopicList, TopicOut
+from executor.events.service import EventsService, Subscription
+from executor.identity.dependencies import CurrentIdentity
+from falcone.http.problems import MEDIA_TYPE, TITLES, Problem, problem_responses
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+_ERRORS = {
+    **problem_responses(401, 404, 422, 503),
+    404: {"description": "no such topic in the caller's workspace, or the workspace has no event topics"},
+}
+_STREAM = {
+    200: {
+        "description": "Server-Sent Events: `ready` (positions), then `record`s; `: heartbeat` comments",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    **_ERRORS,
+    **problem_responses(429),
+}
+StartQuery = Annotated[Start, Query(alias="from", description="without a group, or for a group's first read")]
+GroupQuery = Annotated[
+    str | None,
+    Query(pattern=GROUP_PATTERN.pattern, description="a consumer group: share the partitions, resume where it left"),
+]
+
+
+@router.get("/topics", response_model=TopicList, responses=_ERRORS)
+async def list_topics(identity: CurrentIdentity, events: Events) -> TopicList:
+    topics = await events.topics(identity)
+    return TopicList(items=[TopicOut(name=name, partitions=count) for name, count in sorted(topics.items())])
+
+
+@router.post("/topics/{topic}/publish", response_model=PublishOut, responses={**_ERRORS, **problem_responses(403, 413)})
+async def publish(topic: str, body: PublishIn, identity: CurrentIdentity, events: Events) -> PublishOut:
+    delivered = await events.publish(identity, topic, body.records)
+    return PublishOut(
+        topic=topic,
+        records=[Delivered(partition=m.partition, offset=m.offset, timestamp=m.timestamp or -1) for m in delivered],
+    )
+
+
+@router.get("/topics/{topic}/subscribe", response_class=StreamingResponse, responses=_STREAM)
+async def subscribe(
+    topic: str,
+    request: Request,
+    identity: Subscriber,
+    events: Events,
+    start: StartQuery = "latest",
+    group: GroupQuery = None,
+) -> StreamingResponse:
+    subscription = await events.subscribe(identity, topic, start, group)
+    return EventStream(subscription, request)
+
+
+@router.websocket("/topics/{topic}/ws")
+async def subscribe_websocket(websocket: WebSocket, topic: str) -> None:
+    """Not in the OpenAPI document (it has no WebSocket operations): see docs/executor/events.md."""
+    events: EventsService = websocket.app.state.events
+    try:
+        start, group = _options(websocket)
+        identity = await subscriber_identity(websocket)
+        subscription = await events.subscribe(identity, topic, start, group)
+    except Problem as problem:
+        await _deny(websocket, problem)
+        return
+    await websocket.accept()
+    left = asyncio.create_task(_until_disconnect(websocket))
+    try:
+        async with aclosing(subscription.events()) as stream:
+            async for event in stream:
+                if left.done():
+                    return
+                if event is not None:
+                    kind, payload = event
+                    await websocket.send_text(json.dumps({"type": kind, **payload}))
+                    if kind == "error":
+                        await websocket.close(code=1011)
+                        return
+    except WebSocketDisconnect:
+        pass
+    finally:
+        left.cancel()
+        await subscription.close()
+
+
+class EventStream(StreamingResponse):
+    """A text/event-stream that closes its subscription however the response ends (client gone, cancelled,
+    never started), so the consumer is always stopped."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, subscription: Subscription, request: Request) -> None:
+        self.subscription, self.stream = subscription, _server_sent(subscription, request)
+        super().__init__(self.stream, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.stream.aclose()
+            await self.subscription.close()
+
+
+async def _server_sent(subscription: Subscription, request: Request) -> AsyncGenerator[str]:
+    async with aclosing(subscription.events()) as stream:
+        async for event in stream:
+            if event is None:
+                if await request.is_disconnected():
+                    return
+                continue
+            kind, payload = event
+            if kind == "heartbeat":
+                yield ": heartbeat\n\n"
+                continue
+            ident = f"id: {payload['partition']}:{payload['offset']}\n" if kind == "record" else ""
+            yield f"event: {kind}\n{ident}data: {json.dumps(payload)}\n\n"
+            if kind == "error":
+                return
+
+
+def _options(websocket: WebSocket) -> tuple[Start, str | None]:
+    """The query options of the SSE route, checked by hand: FastAPI would close a WebSocket without a reason."""
+    start, group = websocket.query_params.get("from", "latest"), websocket.query_params.get("group")
+    if start not in ("latest", "earliest"):
+        raise Problem(422, "`from` is latest or earliest")
+    if group is not None and not re.fullmatch(GROUP_PATTERN, group):
+        raise Problem(422, f"`group` must match {GROUP_PATTERN.pattern}")
+    return ("earliest" if start == "earliest" else "latest"), group
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    """Client messages mean nothing here; reading them is how a close is noticed."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def _deny(websocket: WebSocket, problem: Problem) -> None:
+    """The refusal as an HTTP problem response where the server can send one (ASGI denial response), otherwise
+    a close before the handshake: 1008 (policy) for 4xx, 1013 (try again later) for 503."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        body: dict[str, Any] = {
+            "type": problem.type,
+            "title": TITLES.get(problem.status, "Error"),
+            "status": problem.status,
+            "detail": problem.detail,
+            "instance": websocket.url.path,
+            **problem.extensions,
+        }
+        response = JSONResponse(body, problem.status, headers=problem.headers, media_type=MEDIA_TYPE)
+        await websocket.send_denial_response(response)
+    else:
+        await websocket.close(code=1013 if problem.status >= 500 else 1008, reason=problem.detail[:120])
