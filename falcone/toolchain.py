@@ -9,6 +9,10 @@ makes a second run take seconds.
 The same file lists servers of the local platform that are built from Go modules the same way (`[servers.*]`,
 today the Kubernetes control plane): `build_server` puts them in `<cache>/toolchain/servers/<name>-<version>/`,
 and `localplatform` runs them.
+
+Tools only the tests and operators run (`[tools.*]`, today Helm for the chart's checks) are built the same way by
+`build_tool` into `<cache>/toolchain/tools/<name>-<version>/`, on first use: `build` leaves them out, so the setup
+does not pay for them (docs/toolchain.md).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -57,6 +62,20 @@ class ServerSpec:
 
 
 @dataclass(frozen=True)
+class ToolSpec:
+    """A command-line tool built from `package` through the wrapper module `go_dir`, which requires `module` at
+    `version`. `variables` are `-X` link flags (`{version}` in a value is replaced), as upstream's release build
+    stamps them."""
+
+    name: str
+    version: str
+    go_dir: str
+    module: str
+    package: str
+    variables: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Toolchain:
     pulumi_version: str
     pulumi_package: str
@@ -64,6 +83,7 @@ class Toolchain:
     sdk_module: str
     providers: tuple[ProviderSpec, ...]
     servers: tuple[ServerSpec, ...] = ()
+    tools: tuple[ToolSpec, ...] = ()
 
     @property
     def cache_root(self) -> Path:
@@ -101,6 +121,15 @@ class Toolchain:
     def server_binary(self, server: ServerSpec, command: str) -> Path:
         return self.server_dir(server) / command
 
+    def tool(self, name: str) -> ToolSpec:
+        for tool in self.tools:
+            if tool.name == name:
+                return tool
+        raise KeyError(f"toolchain/versions.toml has no [tools.{name}]")
+
+    def tool_binary(self, tool: ToolSpec) -> Path:
+        return self.cache_root / "toolchain" / "tools" / f"{tool.name}-{tool.version}" / tool.name
+
     def env(self) -> dict[str, str]:
         """Environment for every `pulumi` run: our CLI first on PATH, our plugins, no downloads, no phoning home."""
         return {
@@ -120,6 +149,7 @@ def load() -> Toolchain:
         ServerSpec(name=name, **{**spec, "commands": tuple(spec["commands"])})
         for name, spec in sorted(data.get("servers", {}).items())
     )
+    tools = tuple(ToolSpec(name=name, **spec) for name, spec in sorted(data.get("tools", {}).items()))
     pulumi = data["pulumi"]
     return Toolchain(
         pulumi_version=pulumi["version"],
@@ -128,6 +158,7 @@ def load() -> Toolchain:
         sdk_module=pulumi["sdk_module"],
         providers=providers,
         servers=servers,
+        tools=tools,
     )
 
 
@@ -396,7 +427,50 @@ def build_server(toolchain: Toolchain, server: ServerSpec, progress: Progress) -
     return built
 
 
+def required_version(go_dir: Path, module: str) -> str | None:
+    """The version (without the leading v) at which the wrapper module's go.mod requires `module`."""
+    found = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+v(\S+)", (go_dir / "go.mod").read_text(), re.M)
+    return found.group(1) if found else None
+
+
+def build_tool(toolchain: Toolchain, tool: ToolSpec, progress: Progress) -> bool:
+    """The tool, unless its stamp says it is built already. True if it built.
+
+    Two test sessions may ask at once: a lock makes the second wait and then find it built."""
+    go_dir = TOOLCHAIN_DIR / "go" / tool.go_dir
+    # versions.toml names the version and go.mod decides what is compiled: refuse to build one under the other's name.
+    required = required_version(go_dir, tool.module)
+    if required != tool.version:
+        raise SetupError(
+            f"toolchain/versions.toml says {tool.name} {tool.version}, but {go_dir / 'go.mod'} requires "
+            f"{tool.module} {f'v{required}' if required else 'nowhere'}",
+            fix=f"make [tools.{tool.name}] and the wrapper module agree (docs/toolchain.md, 'Updating a version')",
+        )
+    binary = toolchain.tool_binary(tool)
+    stamp = _stamp([*go_dir.glob("*.go"), go_dir / "go.mod", go_dir / "go.sum"], tool.version)
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with (binary.parent.parent / f".{binary.parent.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _up_to_date(binary, stamp):
+            return False
+        progress(f"{tool.name} {tool.version}: building from Go modules (a few minutes when cold)")
+        partial = binary.with_name(binary.name + ".partial")
+        flags = [f"-X {name}={value.format(version=tool.version)}" for name, value in sorted(tool.variables.items())]
+        _go_build(
+            go_dir,
+            package=tool.package,
+            output=partial,
+            ldflags=" ".join(["-s -w", *flags]),
+            log=toolchain.cache_root / "toolchain" / "logs" / f"tool-{tool.name}.log",
+            what=f"building {tool.name}",
+        )
+        partial.replace(binary)
+        _write_stamp(binary, stamp)
+    return True
+
+
 def build(progress: Progress) -> Toolchain:
+    """The CLI and the providers. Servers are built by `localplatform install`, tools on first use (`build_tool`)."""
     toolchain = load()
     cli_rebuilt = build_cli(toolchain, progress)
     for provider in toolchain.providers:
