@@ -19,7 +19,7 @@ from components.secrets import PlatformSecrets, PlatformSecretsArgs
 from components.workspace_topics import AUDIT_TOPIC, AuditTopic, AuditTopicArgs
 from falcone.naming import PLATFORM_REALM
 from stacks import config
-from stacks.tenant import kubernetes_provider
+from stacks.kubernetes import kubernetes_provider
 
 SHARED_TENANT_DATABASE = "falcone_tenants"
 
