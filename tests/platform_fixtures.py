@@ -4,10 +4,12 @@ Each per-service fixture checks that its server answers; when it does not, the t
 one line saying how to start the platform (no traceback).
 """
 
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+import httpx2
 import pytest
 
 from components.connections import Backends
@@ -16,6 +18,7 @@ from localplatform import endpoints
 from localplatform.endpoints import (
     KafkaEndpoint,
     KeycloakEndpoint,
+    KubernetesEndpoint,
     MinioEndpoint,
     MongoEndpoint,
     OpenBaoEndpoint,
@@ -44,7 +47,7 @@ def platform_endpoints() -> PlatformEndpoints:
 
 def _url_address(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 80
+    return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def _require(name: str, endpoint: E | None, address: Callable[[E], tuple[str, int]]) -> E:
@@ -86,6 +89,21 @@ def openbao_endpoint(platform_endpoints: PlatformEndpoints) -> OpenBaoEndpoint:
 @pytest.fixture(scope="session")
 def mongo_endpoint(platform_endpoints: PlatformEndpoints) -> MongoEndpoint:
     return _require("mongo", platform_endpoints.mongo, lambda ep: (ep.host, ep.port))
+
+
+@pytest.fixture(scope="session")
+def kubernetes_endpoint(platform_endpoints: PlatformEndpoints) -> KubernetesEndpoint:
+    return _require("kube-apiserver", platform_endpoints.kubernetes, lambda ep: _url_address(ep.server))
+
+
+@pytest.fixture
+def kubernetes_api(kubernetes_endpoint: KubernetesEndpoint) -> Iterator[httpx2.Client]:
+    """The API server as the platform's admin (client certificate), checking the server against our CA."""
+    ep = kubernetes_endpoint
+    context = ssl.create_default_context(cafile=str(ep.ca_file))
+    context.load_cert_chain(str(ep.client_certificate_file), str(ep.client_key_file))
+    with httpx2.Client(base_url=ep.server, verify=context, timeout=30.0) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

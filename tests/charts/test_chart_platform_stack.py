@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import ssl
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +22,6 @@ from components.falcone_chart import RELEASE
 from falcone import platform_stack, pulumi_runner
 from falcone.toolchain import Toolchain
 from localplatform import process
-from localplatform.endpoints import KubernetesEndpoint, PlatformEndpoints
 from tests.charts import manifests
 from tests.charts.helm import Helm
 from tests.platform_stack_fixtures import deployment_settings
@@ -55,23 +52,6 @@ OPERATOR_KINDS = [
 
 def _quiet(_line: str) -> None:
     """Engine output is kept in the CommandError if something fails."""
-
-
-@pytest.fixture(scope="module")
-def kubernetes_endpoint(platform_endpoints: PlatformEndpoints) -> KubernetesEndpoint:
-    if platform_endpoints.kubernetes is None:
-        pytest.fail(f"kube-apiserver is not running; {START_HINT}", pytrace=False)
-    return platform_endpoints.kubernetes
-
-
-@pytest.fixture
-def api(kubernetes_endpoint: KubernetesEndpoint) -> Iterator[httpx2.Client]:
-    """The API server as the platform's admin (client certificate), checking the server against our CA."""
-    ep = kubernetes_endpoint
-    context = ssl.create_default_context(cafile=str(ep.ca_file))
-    context.load_cert_chain(str(ep.client_certificate_file), str(ep.client_key_file))
-    with httpx2.Client(base_url=ep.server, verify=context, timeout=30.0) as client:
-        yield client
 
 
 def _plural(kind: str) -> str:
@@ -185,12 +165,12 @@ def _admission_admits_every_workload_pod(api: httpx2.Client, namespace: str, sto
 
 
 def test_platform_stack_installs_the_chart_on_the_api_server(
-    toolchain: Toolchain, backends: Backends, helm: Helm, api: httpx2.Client, tmp_path: Path
+    toolchain: Toolchain, backends: Backends, helm: Helm, kubernetes_api: httpx2.Client, tmp_path: Path
 ) -> None:
     _ = toolchain
     if backends.kubernetes is None:
         pytest.fail(f"the session's backends have no kubernetes connection; {START_HINT}", pytrace=False)
-    _ensure_operator_crds(api)
+    _ensure_operator_crds(kubernetes_api)
     run = uuid4().hex[:6]
     namespace = f"falcone-{run}"
     settings = {
@@ -209,11 +189,11 @@ def test_platform_stack_installs_the_chart_on_the_api_server(
         # Applied, not rendered.
         assert pulumi_runner.render_only_urns(stack) == []
 
-        labels = api.get(f"/api/v1/namespaces/{namespace}").json()["metadata"]["labels"]
+        labels = kubernetes_api.get(f"/api/v1/namespaces/{namespace}").json()["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
         assert labels["falcone.io/profile"] == PROFILE
 
-        stored = _stored(api, namespace)
+        stored = _stored(kubernetes_api, namespace)
         expected = {(m["kind"], m["metadata"]["name"]) for m in manifests.render(helm, PROFILE)}
         assert {(item["kind"], item["metadata"]["name"]) for item in stored} == expected
 
@@ -224,18 +204,20 @@ def test_platform_stack_installs_the_chart_on_the_api_server(
         assert backends.postgres is not None
         postgres_port = str(conninfo_to_dict(backends.postgres.dsn)["port"])
         assert executor_config["data"]["FALCONE_EXECUTOR_POSTGRES_PORT"] == postgres_port
-        secrets = api.get(f"/api/v1/namespaces/{namespace}/secrets")
+        secrets = kubernetes_api.get(f"/api/v1/namespaces/{namespace}/secrets")
         assert secrets.status_code == 200
         assert secrets.json()["items"] == []
         dump = json.dumps(stored)
         for credential in _credentials(backends):
             assert credential not in dump
 
-        _admission_admits_every_workload_pod(api, namespace, stored)
+        _admission_admits_every_workload_pod(kubernetes_api, namespace, stored)
 
         stack.destroy(on_output=_quiet)
         destroyed = True
-        assert process.wait_for(lambda: api.get(f"/api/v1/namespaces/{namespace}").status_code == 404, 60.0, 0.5)
+        assert process.wait_for(
+            lambda: kubernetes_api.get(f"/api/v1/namespaces/{namespace}").status_code == 404, 60.0, 0.5
+        )
     finally:
         if not destroyed:
             stack.destroy(on_output=_quiet)

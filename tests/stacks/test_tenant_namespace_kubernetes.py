@@ -4,8 +4,6 @@ edit of the quota is reported as drift and repaired."""
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
@@ -18,7 +16,6 @@ from falcone import drift, pulumi_runner
 from falcone.naming import TenantNames
 from falcone.plans import catalog
 from localplatform import process
-from localplatform.endpoints import KubernetesEndpoint, PlatformEndpoints
 from tests.platform_stack_fixtures import PlatformDeployment
 
 pytestmark = [pytest.mark.toolchain, pytest.mark.platform]
@@ -29,23 +26,6 @@ START_HINT = "start it: scripts/platform start etcd kube-apiserver kube-controll
 
 def _quiet(_line: str) -> None:
     """Engine output is kept in the CommandError if something fails."""
-
-
-@pytest.fixture(scope="module")
-def kubernetes_endpoint(platform_endpoints: PlatformEndpoints) -> KubernetesEndpoint:
-    if platform_endpoints.kubernetes is None:
-        pytest.fail(f"kube-apiserver is not running; {START_HINT}", pytrace=False)
-    return platform_endpoints.kubernetes
-
-
-@pytest.fixture
-def api(kubernetes_endpoint: KubernetesEndpoint) -> Iterator[httpx2.Client]:
-    """The API server as the platform's admin (client certificate), checking the server against our CA."""
-    ep = kubernetes_endpoint
-    context = ssl.create_default_context(cafile=str(ep.ca_file))
-    context.load_cert_chain(str(ep.client_certificate_file), str(ep.client_key_file))
-    with httpx2.Client(base_url=ep.server, verify=context, timeout=30.0) as client:
-        yield client
 
 
 def _quantity(text: str) -> Decimal:
@@ -65,7 +45,7 @@ def _get(api: httpx2.Client, path: str) -> dict[str, Any]:
 
 
 def test_tenant_namespace_objects_are_stored_by_the_api_server_and_drift_is_repaired(
-    platform_deployment: PlatformDeployment, api: httpx2.Client
+    platform_deployment: PlatformDeployment, kubernetes_api: httpx2.Client
 ) -> None:
     deployment = platform_deployment
     if deployment.backends.kubernetes is None:
@@ -83,7 +63,7 @@ def test_tenant_namespace_objects_are_stored_by_the_api_server_and_drift_is_repa
         assert pulumi_runner.render_only_urns(stack) == []
         assert not (deployment.render_dir / names.stack).exists()
 
-        namespace = _get(api, base)
+        namespace = _get(kubernetes_api, base)
         assert namespace["status"]["phase"] == "Active"
         labels = namespace["metadata"]["labels"]
         assert labels["falcone.io/tenant"] == names.slug
@@ -92,7 +72,7 @@ def test_tenant_namespace_objects_are_stored_by_the_api_server_and_drift_is_repa
 
         plan = catalog().plan(PLAN)
         pods = plan.quotas.max_workspaces * PODS_PER_WORKSPACE
-        hard = _get(api, f"{base}/resourcequotas/tenant-quota")["spec"]["hard"]
+        hard = _get(kubernetes_api, f"{base}/resourcequotas/tenant-quota")["spec"]["hard"]
         assert {key: _quantity(value) for key, value in hard.items()} == {
             "pods": pods,
             "requests.cpu": pods * Decimal("0.1"),
@@ -101,19 +81,21 @@ def test_tenant_namespace_objects_are_stored_by_the_api_server_and_drift_is_repa
             "limits.memory": pods * 512 * 2**20,
             "requests.storage": plan.quotas.storage_bytes * plan.quotas.max_workspaces,
         }
-        [limits] = _get(api, f"{base}/limitranges/tenant-defaults")["spec"]["limits"]
+        [limits] = _get(kubernetes_api, f"{base}/limitranges/tenant-defaults")["spec"]["limits"]
         assert (limits["type"], limits["default"], limits["defaultRequest"]) == (
             "Container",
             DEFAULT_LIMITS,
             DEFAULT_REQUESTS,
         )
-        policy = _get(api, f"/apis/networking.k8s.io/v1/namespaces/{names.namespace}/networkpolicies/default-deny")
+        policy = _get(
+            kubernetes_api, f"/apis/networking.k8s.io/v1/namespaces/{names.namespace}/networkpolicies/default-deny"
+        )
         assert policy["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
-        _admission_enforces_the_namespace_settings(api, base)
+        _admission_enforces_the_namespace_settings(kubernetes_api, base)
 
         # Out of band: someone raises the pod quota by hand.
-        raised = api.patch(
+        raised = kubernetes_api.patch(
             f"{base}/resourcequotas/tenant-quota",
             json={"spec": {"hard": {"pods": "1000"}}},
             headers={"Content-Type": "application/merge-patch+json"},
@@ -124,14 +106,14 @@ def test_tenant_namespace_objects_are_stored_by_the_api_server_and_drift_is_repa
         assert [change.type for change in report.changes] == ["kubernetes:core/v1:ResourceQuota"]
 
         pulumi_runner.refresh_and_up(stack, on_output=_quiet)
-        assert _get(api, f"{base}/resourcequotas/tenant-quota")["spec"]["hard"]["pods"] == str(pods)
+        assert _get(kubernetes_api, f"{base}/resourcequotas/tenant-quota")["spec"]["hard"]["pods"] == str(pods)
         repaired = drift.check(names.stack, deployment.state_dir, on_output=_quiet, work_dir=work_dir)
         assert repaired.status is drift.Status.READY, repaired
 
         stack.destroy(on_output=_quiet)
         destroyed = True
         # The namespace controller removes the namespace's content, then the namespace itself.
-        assert process.wait_for(lambda: api.get(base).status_code == 404, 60.0, 0.5)
+        assert process.wait_for(lambda: kubernetes_api.get(base).status_code == 404, 60.0, 0.5)
     finally:
         if not destroyed:
             stack.destroy(on_output=_quiet)
