@@ -6,6 +6,7 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -30,7 +31,8 @@ demo_app = typer.Typer(
 )
 app.add_typer(demo_app, name="demo")
 service_app = typer.Typer(
-    help="Falcone's own services as local processes (the automation API, the executor).", no_args_is_help=True
+    help="Falcone's own services as local processes (the automation API, the executor, the gateway in front).",
+    no_args_is_help=True,
 )
 app.add_typer(service_app, name="service")
 console = Console(stderr=True)
@@ -154,7 +156,7 @@ def demo_stack_destroy() -> None:
 
 
 ServiceNames = Annotated[
-    list[str] | None, typer.Argument(help="automation, executor (default: both)", show_default=False)
+    list[str] | None, typer.Argument(help="automation, executor, gateway (default: all three)", show_default=False)
 ]
 
 
@@ -170,15 +172,18 @@ def _services(names: list[str] | None) -> list[str]:
 
 @service_app.command("start")
 def service_start(names: ServiceNames = None) -> None:
-    """Start the automation API and the executor in the background (logs: .data/logs/<name>.log) and wait until
-    they are ready. The automation service goes first: it brings the platform stack up, which the executor reads."""
+    """Start the automation API, the executor and the gateway (Envoy in front of both) in the background (logs:
+    .data/logs/<name>.log) and wait until they are ready. The automation service goes first: it brings the platform
+    stack up, which the executor reads; the gateway goes last, in front of both."""
     from falcone import services
 
+    starters: dict[str, Callable[[], None]] = {
+        "automation": services.AUTOMATION.start,
+        "executor": services.start_executor,
+        "gateway": services.start_gateway,
+    }
     for name in _services(names):
-        if name == "executor":
-            services.start_executor()
-        else:
-            services.AUTOMATION.start()
+        starters[name]()
         console.print(f"{name} ready at {services.SERVICES[name].url}")
 
 

@@ -1,9 +1,11 @@
-"""Falcone's own services (the automation API and the executor) as local background processes: started detached
-with a PID file and a log in `.data/`, ready when their `/readyz` answers, stopped by PID."""
+"""Falcone's own services (the automation API, the executor and the gateway in front of both) as local background
+processes: started detached with a PID file and a log in `.data/`, ready when their readiness URL answers, stopped
+by PID (the gateway's process group holds Envoy too)."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Mapping
@@ -34,10 +36,17 @@ class LocalService:
     port: int
     # The environment variable prefix of its settings (pydantic-settings).
     env_prefix: str
+    # Where readiness is asked (default: the service's own /readyz).
+    ready_port: int | None = None
+    ready_path: str = "/readyz"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ready_url(self) -> str:
+        return f"http://127.0.0.1:{self.ready_port or self.port}{self.ready_path}"
 
     def _paths(self) -> tuple[Path, Path]:
         settings = PlatformSettings()
@@ -49,7 +58,7 @@ class LocalService:
 
     def ready(self) -> bool:
         try:
-            return httpx2.get(f"{self.url}/readyz", timeout=2).status_code == 200
+            return httpx2.get(self.ready_url, timeout=2).status_code == 200
         except httpx2.TransportError:
             return False
 
@@ -89,6 +98,29 @@ EXECUTOR = LocalService(
 )
 
 
+# Envoy, run by `python -m falcone.gateway`; ready when Envoy's admin interface says its listener is live.
+GATEWAY = LocalService(
+    "gateway",
+    "falcone.gateway",
+    int(os.environ.get("FALCONE_GATEWAY_PORT", "18600")),
+    "FALCONE_GATEWAY_",
+    ready_port=int(os.environ.get("FALCONE_GATEWAY_ADMIN_PORT", "18601")),
+    ready_path="/ready",
+)
+
+
+def gateway_secret() -> str:
+    """The secret the gateway sends with the identities it verified, and the executor checks: made once per local
+    platform, kept in `.data/run/gateway-secret` (0600)."""
+    path = PlatformSettings().run_dir / "gateway-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 def executor_environment(backends: Backends, outputs: PlatformOutputs) -> dict[str, str]:
     """The executor's settings on the local platform: the metadata as the `keys` login, a Vault token of the
     platform stack's `executor-policy` (read-only on the workspaces' subtrees; minted here from the local admin
@@ -117,14 +149,28 @@ def executor_environment(backends: Backends, outputs: PlatformOutputs) -> dict[s
         "FALCONE_EXECUTOR_KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
         "FALCONE_EXECUTOR_KAFKA_SECURITY_PROTOCOL": kafka.security_protocol,
         "FALCONE_EXECUTOR_KAFKA_SASL_MECHANISM": kafka.sasl_mechanism,
+        "FALCONE_EXECUTOR_GATEWAY_SECRET": gateway_secret(),
     }
 
 
-def start_executor() -> None:
-    """Start the executor on the local platform unless it runs (the platform stack must exist: start the
-    automation service first, it brings that stack up)."""
-    if EXECUTOR.running() is not None and EXECUTOR.ready():
-        return
+def gateway_environment(backends: Backends, outputs: PlatformOutputs) -> dict[str, str]:
+    """The gateway in front of the two local services: the registry read as the `keys` login (tenant realms),
+    Keycloak for the realms' keys, the secret shared with the executor."""
+    if backends.keycloak is None or backends.postgres is None:
+        raise ServiceError("the gateway needs the local platform's Keycloak and PostgreSQL")
+    return {
+        "FALCONE_GATEWAY_AUTOMATION_URL": AUTOMATION.url,
+        "FALCONE_GATEWAY_EXECUTOR_URL": EXECUTOR.url,
+        "FALCONE_GATEWAY_KEYCLOAK_URL": backends.keycloak.url,
+        "FALCONE_GATEWAY_PLATFORM_REALM": outputs.realm,
+        "FALCONE_GATEWAY_METADATA_DSN": outputs.metadata_dsn(backends, "keys"),
+        "FALCONE_GATEWAY_GATEWAY_SECRET": gateway_secret(),
+        "FALCONE_GATEWAY_ADMIN_PORT": str(GATEWAY.ready_port),
+        "FALCONE_GATEWAY_CONFIG_DIR": str(PlatformSettings().data_dir / "gateway"),
+    }
+
+
+def _platform() -> tuple[Backends, PlatformOutputs]:
     from automation.settings import AutomationSettings
     from falcone import platform_stack
     from falcone.platform_config import backends_from_endpoints
@@ -132,7 +178,22 @@ def start_executor() -> None:
 
     settings = AutomationSettings()
     outputs = platform_stack.outputs(settings.state_dir, settings.work_dir)
-    EXECUTOR.start(env=executor_environment(backends_from_endpoints(endpoints.load()), outputs))
+    return backends_from_endpoints(endpoints.load()), outputs
 
 
-SERVICES = {"automation": AUTOMATION, "executor": EXECUTOR}
+def start_executor() -> None:
+    """Start the executor on the local platform unless it runs (the platform stack must exist: start the
+    automation service first, it brings that stack up)."""
+    if EXECUTOR.running() is not None and EXECUTOR.ready():
+        return
+    EXECUTOR.start(env=executor_environment(*_platform()))
+
+
+def start_gateway() -> None:
+    """Start the gateway unless it runs (after the two services: it routes to them and reads the registry)."""
+    if GATEWAY.running() is not None and GATEWAY.ready():
+        return
+    GATEWAY.start(env=gateway_environment(*_platform()))
+
+
+SERVICES = {"automation": AUTOMATION, "executor": EXECUTOR, "gateway": GATEWAY}

