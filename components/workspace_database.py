@@ -1,16 +1,19 @@
-"""A workspace's PostgreSQL: schema, roles, grants, default privileges, context functions and the RLS baseline.
+"""A workspace's PostgreSQL: schema, roles, grants, default privileges, functions and the RLS baseline.
 
 Seed 003's model: the executor logs in as `{schema}_executor` (LOGIN NOINHERIT: it holds no privilege itself and
 can only `SET ROLE` to the workspace's runtime/anon/service roles), which are NOLOGIN NOBYPASSRLS; DDL belongs to
 `{schema}_migrator`, which owns the schema; `{schema}_audit` reads. Tables the migrator creates later give
 runtime and service DML through default privileges, and anon nothing (Falcone bug #490 was default grants to
-anon on every table). Declared tables carry `tenant_id`, FORCE ROW LEVEL SECURITY and a tenant policy that fails
-closed: without `app.tenant_id` set, `current_setting(..., true)` is NULL and no row matches.
+anon on every table).
+
+Every table gets its protection from `falcone.rls`, the one definition of it: declared tables (schema as code) one
+resource per piece (context columns, FORCE RLS, the isolation policy, anon's SELECT, the change trigger), tables
+created through the data API from `{schema}.create_table`, the SECURITY DEFINER function installed here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pulumi
 
@@ -27,28 +30,37 @@ from components.providers.postgres_access import (
     PostgresPolicy,
     PostgresSchemaGrant,
     PostgresTable,
+    PostgresTableGrant,
+    PostgresTrigger,
     SchemaGrantArgs,
     TableArgs,
+    TableGrantArgs,
+    TriggerArgs,
 )
+from falcone import rls
 from falcone.naming import WorkspaceNames
 
 DML = ["SELECT", "INSERT", "UPDATE", "DELETE"]
 # Roles the executor may become; NOLOGIN NOBYPASSRLS all of them.
-REQUEST_ROLES = ("runtime", "anon", "service")
+REQUEST_ROLES = rls.REQUEST_PURPOSES
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A table declared with the workspace (schema as code). `tenant_id` and its policy are added for you."""
+    """A table declared with the workspace (schema as code). `tenant_id`, `workspace_id`, row-level security, the
+    isolation policy, anon's SELECT and the change trigger are added for you."""
 
     name: str
     columns: list[str]
+    # The columns of the PRIMARY KEY `columns` declares: realtime events name a row by them.
+    primary_key: tuple[str, ...] = ("id",)
 
 
 @dataclass(frozen=True)
 class WorkspaceDatabaseArgs:
     names: WorkspaceNames
-    # The value RLS compares with `app.tenant_id`, which the executor sets from the verified credential.
+    # The value RLS compares with `app.tenant_id`, which the executor sets from the verified credential: the
+    # workspace's tenant (anything else is refused).
     tenant_id: str
     executor_password: pulumi.Input[str]
     connection: pulumi.Input[PostgresConnection]
@@ -66,6 +78,8 @@ class WorkspaceDatabase(pulumi.ComponentResource):
         super().__init__("falcone:workspace:Database", name, None, opts)
         names, connection, database = args.names, args.connection, args.database
         schema_name = names.schema
+        if args.tenant_id != names.tenant:
+            raise ValueError(f"tenant_id {args.tenant_id!r} is not the workspace's tenant {names.tenant!r}")
 
         def child(*depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
@@ -142,7 +156,7 @@ class WorkspaceDatabase(pulumi.ComponentResource):
                     schema=schema_name,
                     name=f"current_{setting}_id",
                     returns="text",
-                    body=f"SELECT current_setting('app.{setting}_id', true)",
+                    body=rls.context_function_body(f"{setting}_id"),
                     owner=names.db_role("migrator"),
                     execute_roles=[names.db_role(purpose) for purpose in REQUEST_ROLES],
                 ),
@@ -151,8 +165,23 @@ class WorkspaceDatabase(pulumi.ComponentResource):
             )
             for setting in ("tenant", "workspace")
         ]
-        predicate = f"tenant_id = {schema_name}.current_tenant_id()"
+        notify = PostgresFunction(
+            f"{name}-fn-notify-change",
+            # The tables created through the API fire it: deleting the workspace's data deletes their triggers
+            # (a protected workspace refuses, as its schema does).
+            replace(_function_args(rls.notify_change_function(names), database), drop_cascade=args.drop_data_on_delete),
+            connection,
+            child(*ready),
+        )
+        # After the change trigger's function: every table it creates fires it.
+        PostgresFunction(
+            f"{name}-fn-create-table",
+            _function_args(rls.create_table_function(names), database),
+            connection,
+            child(*ready, notify),
+        )
         for table in args.tables:
+            protection = rls.table_protection(names, table.primary_key)
             created = PostgresTable(
                 f"{name}-table-{table.name}",
                 TableArgs(
@@ -160,14 +189,10 @@ class WorkspaceDatabase(pulumi.ComponentResource):
                     schema=schema_name,
                     name=table.name,
                     owner=names.db_role("migrator"),
-                    columns=[
-                        *table.columns,
-                        f"tenant_id text NOT NULL DEFAULT {schema_name}.current_tenant_id()",
-                        f"CHECK (tenant_id = {_literal(args.tenant_id)})",
-                    ],
+                    columns=[*table.columns, *protection.context_columns],
                 ),
                 connection,
-                # after the defaults (they decide what a new table grants) and the function its default calls
+                # after the defaults: they decide what a new table grants
                 child(*ready, *defaults, *functions),
             )
             PostgresPolicy(
@@ -176,13 +201,40 @@ class WorkspaceDatabase(pulumi.ComponentResource):
                     database=database,
                     schema=schema_name,
                     table=table.name,
-                    name="tenant_isolation",
-                    roles=[names.db_role(purpose) for purpose in REQUEST_ROLES],
-                    using=predicate,
-                    with_check=predicate,
+                    name=protection.policy_name,
+                    roles=protection.policy_roles,
+                    using=protection.predicate,
+                    with_check=protection.predicate,
                 ),
                 connection,
                 child(created),
+            )
+            PostgresTableGrant(
+                f"{name}-anon-{table.name}",
+                TableGrantArgs(
+                    database=database,
+                    schema=schema_name,
+                    table=table.name,
+                    role=protection.anon_role,
+                    privileges=protection.anon_privileges,
+                ),
+                connection,
+                child(created),
+            )
+            PostgresTrigger(
+                f"{name}-changes-{table.name}",
+                TriggerArgs(
+                    database=database,
+                    schema=schema_name,
+                    table=table.name,
+                    name=protection.trigger_name,
+                    function_schema=protection.trigger_function_schema,
+                    function=protection.trigger_function,
+                    events=protection.trigger_events,
+                    arguments=protection.trigger_arguments,
+                ),
+                connection,
+                child(created, notify),
             )
 
         self.schema = schema.name
@@ -190,7 +242,18 @@ class WorkspaceDatabase(pulumi.ComponentResource):
         self.register_outputs({"schema": self.schema, "executor_role": self.executor_role})
 
 
-def _literal(value: str) -> str:
-    if "'" in value or "\\" in value:
-        raise ValueError(f"tenant id {value!r} must not contain quotes or backslashes")
-    return f"'{value}'"
+def _function_args(definition: rls.FunctionDefinition, database: str) -> FunctionArgs:
+    return FunctionArgs(
+        database=database,
+        schema=definition.schema,
+        name=definition.name,
+        arguments=definition.arguments,
+        returns=definition.returns,
+        body=definition.body,
+        language=definition.language,
+        volatility=definition.volatility,
+        owner=definition.owner,
+        execute_roles=list(definition.execute_roles),
+        security_definer=definition.security_definer,
+        search_path=definition.search_path,
+    )

@@ -32,6 +32,10 @@ from executor.objects import endpoints as objects
 from executor.objects.clients import StorageClients
 from executor.objects.service import ObjectsService
 from executor.objects.usage import UsageMeter
+from executor.realtime import endpoints as realtime
+from executor.realtime.documents import document_feed_opener
+from executor.realtime.feeds import FeedRegistry, table_feed_opener
+from executor.realtime.service import RealtimeService
 from executor.settings import ExecutorSettings
 from executor.tables import endpoints as collections
 from executor.tables import rest
@@ -72,6 +76,20 @@ def create_app(settings: ExecutorSettings | None = None) -> FastAPI:
             settings.mongo_timeout_ms,
         )
         app.state.documents = DocumentsService(settings, mongo_clients)
+        feed_limits = {
+            "max_feeds": settings.realtime_max_workspaces,
+            "max_inboxes": settings.realtime_max_subscriptions,
+            "inbox_size": settings.realtime_queue_size,
+        }
+        realtime_service = RealtimeService(
+            settings,
+            app.state.tables,
+            pools,
+            FeedRegistry(table_feed_opener(credentials, settings.postgres_host, settings.postgres_port), **feed_limits),
+            mongo_clients,
+            FeedRegistry(document_feed_opener(mongo_clients), **feed_limits),
+        )
+        app.state.realtime = realtime_service
         storage = StorageClients(
             credentials,
             endpoint=settings.s3_endpoint,
@@ -88,6 +106,7 @@ def create_app(settings: ExecutorSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await realtime_service.close()
             await pools.close()
             await mongo_clients.close()
             await storage.close()
@@ -106,6 +125,7 @@ def create_app(settings: ExecutorSettings | None = None) -> FastAPI:
     app.include_router(mongo_collections.router)
     app.include_router(objects.router)
     app.include_router(events.router)
+    app.include_router(realtime.router)
     app.include_router(health.router)
     # Added innermost first: every response, the 413 included, carries the correlation id, is counted and logged
     # with it; an idempotent replay reads a body the limit already let through.

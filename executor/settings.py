@@ -84,6 +84,15 @@ class ExecutorSettings(BaseSettings):
     subscribe_heartbeat_s: float = Field(default=15.0, gt=0)
     max_subscriptions: int = Field(default=16, ge=1)
 
+    # Realtime (/v1/realtime, heartbeats as above): LISTEN connections this process holds at most (one per
+    # subscribed workspace; 503 beyond), subscriptions of one workspace on it (429 beyond), changes one subscriber
+    # may have pending (beyond, its stream ends with an error), and a stream's longest life (then it ends and the
+    # client subscribes again).
+    realtime_max_workspaces: int = Field(default=64, ge=1)
+    realtime_max_subscriptions: int = Field(default=64, ge=1)
+    realtime_queue_size: int = Field(default=1000, ge=1)
+    realtime_max_stream_s: float = Field(default=3600.0, gt=0)
+
     # Bearer JWTs: issuer `{keycloak_url}/realms/{realm}`, the realm taken from the tenant registry.
     keycloak_url: str = "http://127.0.0.1:18080"
     jwks_ttl_s: float = Field(default=300.0, ge=1)

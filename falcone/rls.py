@@ -3,9 +3,11 @@ and only here.
 
 Two writers create tables in a workspace schema: the workspace stack (tables declared as code) and the executor
 (tables created through the data API). Both must give every table the same protection, so both take it from this
-module: `context_columns` (a `tenant_id` column defaulting to the request's context, pinned by a CHECK to the
-workspace's tenant), `isolation_predicate` (compares each context column with the setting the executor sets per
-transaction; fails closed when the setting is missing: NULL or '' match no row) and `POLICY_NAME`.
+module: `context_columns` (`tenant_id` and `workspace_id` columns defaulting to the request's context, pinned by
+CHECKs to the workspace), `isolation_predicate` (compares each context column with the setting the executor sets per
+transaction; fails closed when the setting is missing: NULL or '' match no row), `POLICY_NAME` for the request
+roles, `ANON_PRIVILEGES`, and the change trigger (`notify_change_function`, `CHANGE_TRIGGER`) through which realtime
+subscribers learn of writes.
 
 The executor cannot run DDL itself: its login only becomes the NOLOGIN runtime/anon/service roles, none of which
 may create in the schema. It calls `{schema}.create_table(name, columns)`, a SECURITY DEFINER function owned by the
@@ -14,11 +16,18 @@ owner of a table may `DISABLE ROW LEVEL SECURITY` or drop its policy, so a data-
 the owner could undo isolation with one bug; the function can only ever create a table *with* the context
 columns, FORCE RLS, the policy and the anon grant in one transaction (Falcone bug #494 was tables created without
 them), and it takes column types from an allow-list only.
+
+Realtime: every table carries the AFTER INSERT/UPDATE/DELETE row trigger `CHANGE_TRIGGER`, which `pg_notify`s the
+workspace's channel (`change_channel`) with the table, the operation, the row's context columns and its primary
+key, never its data (NOTIFY payloads are limited to 8000 bytes, and any role of the database may LISTEN to any
+channel: a payload must hold nothing a foreign listener may not see). The executor re-reads inserted and updated
+rows under the subscriber's own role and context, so a subscriber only ever receives rows it could SELECT.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from falcone.naming import WorkspaceNames
@@ -63,6 +72,11 @@ DEFAULT_EXPRESSIONS = ("now()", "gen_random_uuid()", "CURRENT_DATE")
 MAX_COLUMNS = 100
 
 
+def context(names: WorkspaceNames) -> dict[str, str]:
+    """The values the context columns of the workspace's tables are pinned to."""
+    return {"tenant_id": names.tenant, "workspace_id": names.slug}
+
+
 def context_value(column: str) -> str:
     """The request's value of a context column: the setting the executor sets for the transaction (NULL when unset,
     '' on a pooled connection after an earlier transaction set it; neither equals a slug, so both fail closed).
@@ -98,7 +112,7 @@ def _literal(value: str) -> str:
 
 @dataclass(frozen=True)
 class FunctionDefinition:
-    """What `CREATE FUNCTION` needs; the workspace stack and the test fixtures install the same definition."""
+    """What `CREATE FUNCTION` needs: the workspace stack installs it as is (components/workspace_database.py)."""
 
     schema: str
     name: str
@@ -108,22 +122,10 @@ class FunctionDefinition:
     owner: str
     execute_roles: tuple[str, ...]
     language: str = "plpgsql"
+    volatility: str = "VOLATILE"
     security_definer: bool = True
     # SECURITY DEFINER functions must not resolve names through the caller's search_path.
     search_path: str = "pg_catalog, pg_temp"
-
-    def statements(self) -> list[str]:
-        """The SQL that installs it (identifiers come from validated slugs, the body is dollar-quoted)."""
-        signature = f"{self.schema}.{self.name}({self.arguments})"
-        security = "SECURITY DEFINER " if self.security_definer else ""
-        statements = [
-            f"CREATE OR REPLACE FUNCTION {signature} RETURNS {self.returns} LANGUAGE {self.language} VOLATILE "
-            f"{security}SET search_path = {self.search_path} AS $falcone$\n{self.body}\n$falcone$",
-            f"ALTER FUNCTION {signature} OWNER TO {self.owner}",
-            f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
-        ]
-        statements += [f"GRANT EXECUTE ON FUNCTION {signature} TO {role}" for role in self.execute_roles]
-        return statements
 
 
 CREATE_TABLE_FUNCTION = "create_table"
@@ -131,14 +133,14 @@ CREATE_TABLE_FUNCTION = "create_table"
 
 def create_table_function(names: WorkspaceNames) -> FunctionDefinition:
     """`{schema}.create_table(table_name text, columns jsonb)`: a table with the context columns of the workspace,
-    FORCE RLS, the isolation policy for the request roles and SELECT for anon, or nothing (one transaction).
+    FORCE RLS, the isolation policy for the request roles, SELECT for anon and the change trigger, or nothing (one
+    transaction).
 
     `columns` is a JSON array of `{"name", "type", "nullable", "primary_key", "unique", "identity", "default",
     "default_expression"}`; names and types are checked against the same patterns and allow-lists the executor
     uses, again here because this function is the boundary. Without a primary key, `id bigint` identity is added.
     """
     schema = names.schema
-    context = {"tenant_id": names.tenant, "workspace_id": names.slug}
     predicate = isolation_predicate(CONTEXT_COLUMNS)
     roles = ", ".join(names.db_role(purpose) for purpose in REQUEST_PURPOSES)
     body = f"""
@@ -149,6 +151,7 @@ DECLARE
     definition text;
     definitions text[] := ARRAY[]::text[];
     primary_key text[] := ARRAY[]::text[];
+    key_names text[] := ARRAY[]::text[];
 BEGIN
     IF table_name IS NULL OR table_name !~ {_sql_text(TABLE_NAME.pattern)} THEN
         RAISE EXCEPTION 'invalid table name: use 1-48 characters of a-z, 0-9 and _, starting with a letter'
@@ -201,20 +204,25 @@ BEGIN
         END IF;
         IF coalesce((item->>'primary_key')::boolean, false) THEN
             primary_key := primary_key || format('%I', column_name);
+            key_names := key_names || column_name;
         END IF;
         definitions := definitions || definition;
     END LOOP;
     IF cardinality(primary_key) = 0 THEN
         definitions := 'id bigint GENERATED BY DEFAULT AS IDENTITY'::text || definitions;
         primary_key := ARRAY['id'];
+        key_names := ARRAY['id'];
     END IF;
-    definitions := definitions || {_sql_array(context_columns(context))}
+    definitions := definitions || {_sql_array(context_columns(context(names)))}
         || format('PRIMARY KEY (%s)', array_to_string(primary_key, ', '));
     EXECUTE format('CREATE TABLE {schema}.%I (%s)', table_name, array_to_string(definitions, ', '));
     EXECUTE format('ALTER TABLE {schema}.%I ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', table_name);
     EXECUTE format('CREATE POLICY {POLICY_NAME} ON {schema}.%I AS PERMISSIVE FOR ALL TO {roles} USING (%s) '
                    'WITH CHECK (%s)', table_name, {_sql_text(predicate)}, {_sql_text(predicate)});
     EXECUTE format('GRANT {", ".join(ANON_PRIVILEGES)} ON {schema}.%I TO {names.db_role("anon")}', table_name);
+    EXECUTE format('CREATE TRIGGER {CHANGE_TRIGGER} {CHANGE_TIMING} ON {schema}.%I FOR EACH ROW '
+                   'EXECUTE FUNCTION {schema}.{NOTIFY_FUNCTION}(%s)', table_name,
+                   (SELECT string_agg(quote_literal(name), ', ') FROM unnest(key_names) AS name));
 END
 """.strip()  # noqa: S608
     return FunctionDefinition(
@@ -226,6 +234,99 @@ END
         owner=names.db_role("migrator"),
         # Only service keys define tables; anon and end users (runtime) do not.
         execute_roles=(names.db_role("service"),),
+    )
+
+
+# --- realtime: the change trigger ----------------------------------------------------------------------------
+
+NOTIFY_FUNCTION = "notify_change"
+CHANGE_TRIGGER = "falcone_changes"
+CHANGE_EVENTS = ("INSERT", "UPDATE", "DELETE")
+CHANGE_TIMING = "AFTER " + " OR ".join(CHANGE_EVENTS)
+# NOTIFY refuses payloads of 8000 bytes or more, failing the writing transaction: a larger key is left out.
+MAX_PAYLOAD_BYTES = 7900
+
+
+def change_channel(names: WorkspaceNames) -> str:
+    """The workspace's NOTIFY channel (at most 61 bytes: PostgreSQL truncates identifiers at 63)."""
+    return f"{names.schema}_changes"
+
+
+def notify_change_function(names: WorkspaceNames) -> FunctionDefinition:
+    """`{schema}.notify_change()`: the trigger function of `CHANGE_TRIGGER`, whose arguments name the table's
+    primary-key columns. The payload is `{"table", "op" (insert|update|delete), "tenant_id", "workspace_id", "key"}`,
+    taken from NEW, or from OLD for a delete (so a delete is scoped by the tenant it was made in); `key` is null
+    when it would not fit (`MAX_PAYLOAD_BYTES`).
+
+    SECURITY INVOKER: it reads nothing but the row at hand, so it needs no privilege of its own; PostgreSQL checks
+    EXECUTE when a trigger is created (by the migrator, its owner), not when it fires."""
+    body = f"""
+DECLARE
+    changed jsonb;
+    key jsonb := '{{}}'::jsonb;
+    column_name text;
+    payload jsonb;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        changed := to_jsonb(OLD);
+    ELSE
+        changed := to_jsonb(NEW);
+    END IF;
+    FOREACH column_name IN ARRAY TG_ARGV LOOP
+        key := key || jsonb_build_object(column_name, changed -> column_name);
+    END LOOP;
+    payload := jsonb_build_object('table', TG_TABLE_NAME, 'op', lower(TG_OP), 'tenant_id', changed ->> 'tenant_id',
+                                  'workspace_id', changed ->> 'workspace_id', 'key', key);
+    IF octet_length(payload::text) > {MAX_PAYLOAD_BYTES} THEN
+        payload := payload || jsonb_build_object('key', NULL);
+    END IF;
+    PERFORM pg_notify({_sql_text(change_channel(names))}, payload::text);
+    RETURN NULL;
+END
+""".strip()
+    return FunctionDefinition(
+        schema=names.schema,
+        name=NOTIFY_FUNCTION,
+        arguments="",
+        returns="trigger",
+        body=body,
+        owner=names.db_role("migrator"),
+        execute_roles=(),
+        security_definer=False,
+    )
+
+
+@dataclass(frozen=True)
+class TableProtection:
+    """What every table of a workspace carries, for the writers that declare tables one resource at a time (the
+    workspace stack); `create_table_function` applies the same in SQL."""
+
+    context_columns: list[str]
+    policy_name: str
+    policy_roles: list[str]
+    predicate: str
+    anon_role: str
+    anon_privileges: list[str]
+    trigger_name: str
+    trigger_events: list[str]
+    trigger_function_schema: str
+    trigger_function: str
+    trigger_arguments: list[str]
+
+
+def table_protection(names: WorkspaceNames, primary_key: Sequence[str]) -> TableProtection:
+    return TableProtection(
+        context_columns=context_columns(context(names)),
+        policy_name=POLICY_NAME,
+        policy_roles=[names.db_role(purpose) for purpose in REQUEST_PURPOSES],
+        predicate=isolation_predicate(CONTEXT_COLUMNS),
+        anon_role=names.db_role("anon"),
+        anon_privileges=list(ANON_PRIVILEGES),
+        trigger_name=CHANGE_TRIGGER,
+        trigger_events=list(CHANGE_EVENTS),
+        trigger_function_schema=names.schema,
+        trigger_function=NOTIFY_FUNCTION,
+        trigger_arguments=list(primary_key),
     )
 
 

@@ -56,6 +56,12 @@ def _resource(
     return provider, name, props, secret_options(opts)
 
 
+def _table_lock(props: dict[str, Any]) -> str:
+    """One writer at a time on a table's catalogue (its policies, triggers and grants): siblings deleted in parallel
+    (DROP POLICY, DROP TRIGGER, REVOKE) otherwise deadlock on the table's locks."""
+    return f"table:{props['schema']}.{props['table']}"
+
+
 # --- databases ----------------------------------------------------------------------------------------------
 
 
@@ -150,22 +156,32 @@ class _AclGrantProvider(Provider):
     allowed: frozenset[str]
     identity: tuple[str, ...]
 
-    def _object(self, props: dict[str, Any]) -> str:
-        return str(props["schema"] if self.keyword == "SCHEMA" else props["database"])
+    def _object_key(self, props: dict[str, Any]) -> tuple[str, ...]:
+        """The object's name, as `exists_query` and `catalog_query` (before the role) take it."""
+        return (str(props["schema"] if self.keyword == "SCHEMA" else props["database"]),)
+
+    def _target(self, props: dict[str, Any]) -> sql.Composable:
+        (name,) = self._object_key(props)
+        return sql.SQL("{} {}").format(sql.SQL(self.keyword), sql.Identifier(_identifier(name)))
+
+    def _lock(self, props: dict[str, Any]) -> str:
+        return "acl:" + ".".join(self._object_key(props))
 
     def _live(self, props: dict[str, Any]) -> list[str] | None:
+        key = self._object_key(props)
         with connect(props, props["database"]) as connection:
-            if connection.execute(self.exists_query, (self._object(props),)).fetchone() is None:
+            if connection.execute(self.exists_query, key).fetchone() is None:
                 return None
-            rows = connection.execute(self.catalog_query, (self._object(props), props["role"])).fetchall()
+            rows = connection.execute(self.catalog_query, (*key, props["role"])).fetchall()
         return [row[0] for row in rows]
 
     def _apply(self, props: dict[str, Any]) -> None:
         wanted = set(_privileges(props["privileges"], self.allowed))
         current = set(self._live(props) or [])
-        target = sql.SQL("{} {}").format(sql.SQL(self.keyword), sql.Identifier(_identifier(self._object(props))))
+        target = self._target(props)
         role = sql.Identifier(_identifier(props["role"]))
-        with connect(props, props["database"]) as connection, serialized(connection, f"acl:{self._object(props)}"):
+        lock = self._lock(props)
+        with connect(props, props["database"]) as connection, serialized(connection, lock):
             for privilege in sorted(wanted - current):
                 connection.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(privilege), target, role))
             for privilege in sorted(current - wanted):
@@ -345,14 +361,36 @@ class FunctionArgs:
     name: str
     returns: str
     body: str
+    # "name type, …" as pg_get_function_identity_arguments spells it (the read-back compares it verbatim)
     arguments: str = ""
     language: str = "sql"
     volatility: str = "STABLE"  # IMMUTABLE | STABLE | VOLATILE
     owner: str | None = None
     execute_roles: list[str] = field(default_factory=list)
+    security_definer: bool = False
+    # Set on the function (`SET search_path = …`): a SECURITY DEFINER function must not resolve names through its
+    # caller's search_path. None: not set.
+    search_path: str | None = None
+    # Deleting drops what depends on it too (a trigger function's triggers on tables no stack declares).
+    drop_cascade: bool = False
 
 
 _VOLATILITY = {"i": "IMMUTABLE", "s": "STABLE", "v": "VOLATILE"}
+# A function by schema, name and identity arguments (multi-argument signatures as PostgreSQL spells them): what
+# drift compares, and the roles holding EXECUTE on it (its owner aside).
+_FUNCTION_STATE = """
+SELECT p.prosrc, p.provolatile, pg_get_userbyid(p.proowner), p.prosecdef,
+       (SELECT substr(c, length('search_path=') + 1) FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\\_path=%%'),
+       ARRAY(SELECT r.rolname FROM aclexplode(p.proacl) AS a JOIN pg_roles r ON r.oid = a.grantee
+             WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner ORDER BY 1)
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = %s AND p.proname = %s AND pg_get_function_identity_arguments(p.oid) = %s
+"""
+_SEARCH_PATH = re.compile(r"^[a-z_][a-z0-9_]*(, [a-z_][a-z0-9_]*)*$")
+
+
+def _key(props: dict[str, Any]) -> tuple[str, str, str]:
+    return props["schema"], props["name"], props["arguments"]
 
 
 class FunctionProvider(Provider):
@@ -366,14 +404,21 @@ class FunctionProvider(Provider):
     def _apply(self, props: dict[str, Any]) -> None:
         if props["volatility"] not in _VOLATILITY.values() or props["language"] not in {"sql", "plpgsql"}:
             raise ValueError("volatility must be IMMUTABLE|STABLE|VOLATILE and language sql|plpgsql")
+        search_path = props.get("search_path")
+        if search_path is not None and not _SEARCH_PATH.fullmatch(search_path):
+            raise ValueError(f"search_path must be schema names separated by ', ': {search_path!r}")
         signature = self._signature(props)
+        options: sql.Composable = sql.SQL("SECURITY DEFINER" if props.get("security_definer") else "SECURITY INVOKER")
+        if search_path is not None:
+            options = sql.SQL("{} SET search_path = {}").format(options, sql.SQL(search_path))
         with connect(props, props["database"]) as connection, serialized(connection, f"acl:{props['schema']}"):
             connection.execute(
-                sql.SQL("CREATE OR REPLACE FUNCTION {} RETURNS {} LANGUAGE {} {} AS {}").format(
+                sql.SQL("CREATE OR REPLACE FUNCTION {} RETURNS {} LANGUAGE {} {} {} AS {}").format(
                     signature,
                     sql.SQL(props["returns"]),
                     sql.SQL(props["language"]),
                     sql.SQL(props["volatility"]),
+                    options,
                     sql.Literal(props["body"]),
                 )
             )
@@ -384,7 +429,14 @@ class FunctionProvider(Provider):
                     )
                 )
             connection.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(signature))
-            for role in props.get("execute_roles") or []:
+            wanted = set(props.get("execute_roles") or [])
+            found = connection.execute(_FUNCTION_STATE, _key(props)).fetchone()
+            granted = set(found[5]) if found else set()
+            for role in sorted(granted - wanted):  # granted out of band: drift, taken back
+                connection.execute(
+                    sql.SQL("REVOKE EXECUTE ON FUNCTION {} FROM {}").format(signature, sql.Identifier(role))
+                )
+            for role in sorted(wanted):
                 connection.execute(
                     sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(signature, sql.Identifier(_identifier(role)))
                 )
@@ -397,24 +449,27 @@ class FunctionProvider(Provider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         with connect(props, props["database"]) as connection:
-            row = connection.execute(
-                "SELECT p.prosrc, p.provolatile, pg_get_userbyid(p.proowner) FROM pg_proc p "
-                "JOIN pg_namespace n ON n.oid = p.pronamespace "
-                "WHERE n.nspname = %s AND p.proname = %s AND pg_get_function_identity_arguments(p.oid) = %s",
-                (props["schema"], props["name"], props["arguments"]),
-            ).fetchone()
+            row = connection.execute(_FUNCTION_STATE, _key(props)).fetchone()
         if row is None:
             return ReadResult(id_="", outs={})
-        live = {"body": row[0], "volatility": _VOLATILITY[row[1]]}
+        live: dict[str, Any] = {
+            "body": row[0],
+            "volatility": _VOLATILITY[row[1]],
+            "security_definer": row[3],
+            "search_path": row[4],
+            "execute_roles": list(row[5]),
+        }
         if props.get("owner"):
             live["owner"] = row[2]
         return ReadResult(id_=id_, outs={**props, **live})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # State written before these properties existed lacks them: read as the defaults they had.
+        olds = {"security_definer": False, "search_path": None, **olds}
         return diff_properties(
             olds,
             news,
-            updatable=["body", "volatility", "owner", "execute_roles", "language"],
+            updatable=["body", "volatility", "owner", "execute_roles", "language", "security_definer", "search_path"],
             replace_on=["database", "schema", "name", "arguments", "returns"],
         )
 
@@ -425,7 +480,8 @@ class FunctionProvider(Provider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         with connect(props, props["database"]) as connection:
             if connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (props["schema"],)).fetchone():
-                connection.execute(sql.SQL("DROP FUNCTION IF EXISTS {}").format(self._signature(props)))
+                cascade = sql.SQL(" CASCADE" if props.get("drop_cascade") else "")
+                connection.execute(sql.SQL("DROP FUNCTION IF EXISTS {}{}").format(self._signature(props), cascade))
 
 
 class PostgresFunction(Resource):
@@ -567,7 +623,7 @@ class PolicyProvider(Provider):
         )
         if props.get("with_check"):
             statement = sql.SQL("{} WITH CHECK ({})").format(statement, sql.SQL(props["with_check"]))
-        with connect(props, props["database"]) as connection, connection.transaction():
+        with connect(props, props["database"]) as connection, serialized(connection, _table_lock(props)):
             connection.execute(sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(name, table))
             connection.execute(statement)
         live = self._live(props) or {}
@@ -601,7 +657,7 @@ class PolicyProvider(Provider):
         return UpdateResult(outs=self._apply(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        with connect(props, props["database"]) as connection:
+        with connect(props, props["database"]) as connection, serialized(connection, _table_lock(props)):
             exists = connection.execute(
                 "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s", (props["schema"], props["table"])
             ).fetchone()
@@ -622,3 +678,165 @@ class PostgresPolicy(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(*_resource(PolicyProvider(), resource_name, args, connection, opts))
+
+
+@dataclass(frozen=True)
+class TableGrantArgs:
+    """Exactly `privileges` for `role` on one table (what default privileges do not give, e.g. anon's SELECT)."""
+
+    database: str
+    schema: str
+    table: str
+    role: str
+    privileges: list[str] = field(default_factory=lambda: ["SELECT"])
+
+
+class TableGrantProvider(_AclGrantProvider):
+    keyword = "TABLE"
+    exists_query = "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s"
+    catalog_query = (
+        "SELECT a.privilege_type FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, "
+        "aclexplode(c.relacl) a WHERE n.nspname = %s AND c.relname = %s "
+        "AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %s) ORDER BY 1"
+    )
+    allowed = frozenset(TABLE_PRIVILEGES)
+    identity = ("database", "schema", "table", "role")
+
+    def _object_key(self, props: dict[str, Any]) -> tuple[str, ...]:
+        return props["schema"], props["table"]
+
+    def _lock(self, props: dict[str, Any]) -> str:
+        return _table_lock(props)
+
+    def _target(self, props: dict[str, Any]) -> sql.Composable:
+        return sql.SQL("TABLE {}.{}").format(
+            sql.Identifier(_identifier(props["schema"])), sql.Identifier(_identifier(props["table"]))
+        )
+
+
+class PostgresTableGrant(Resource):
+    privileges: pulumi.Output[list[str]]
+
+    def __init__(
+        self,
+        resource_name: str,
+        args: TableGrantArgs,
+        connection: pulumi.Input[PostgresConnection],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(*_resource(TableGrantProvider(), resource_name, args, connection, opts))
+
+
+# --- triggers -----------------------------------------------------------------------------------------------
+
+TRIGGER_EVENTS = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+
+
+@dataclass(frozen=True)
+class TriggerArgs:
+    """`CREATE TRIGGER name {timing} {events} ON schema.table FOR EACH {level} EXECUTE FUNCTION
+    function_schema.function('arguments', …)`."""
+
+    database: str
+    schema: str
+    table: str
+    name: str
+    function_schema: str
+    function: str
+    events: list[str]
+    arguments: list[str] = field(default_factory=list)
+    timing: str = "AFTER"  # BEFORE | AFTER
+    level: str = "ROW"  # ROW | STATEMENT
+
+
+class TriggerProvider(Provider):
+    """A trigger, compared by the server's own rendering (`pg_get_triggerdef`) of what we applied with its live
+    rendering, plus whether it fires: a dropped, replaced or disabled trigger is drift."""
+
+    def _table(self, props: dict[str, Any]) -> sql.Composable:
+        return sql.SQL("{}.{}").format(
+            sql.Identifier(_identifier(props["schema"])), sql.Identifier(_identifier(props["table"]))
+        )
+
+    def _live(self, props: dict[str, Any]) -> dict[str, Any] | None:
+        with connect(props, props["database"]) as connection:
+            row = connection.execute(
+                "SELECT pg_get_triggerdef(t.oid), t.tgenabled <> 'D' FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = %s AND t.tgname = %s AND NOT t.tgisinternal",
+                (props["schema"], props["table"], props["name"]),
+            ).fetchone()
+        return None if row is None else {"live_definition": row[0], "live_enabled": row[1]}
+
+    def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        events = [event.upper() for event in props["events"]]
+        if not events or set(events) - set(TRIGGER_EVENTS):
+            raise ValueError(f"events must be some of {list(TRIGGER_EVENTS)}")
+        if props["timing"] not in {"BEFORE", "AFTER"} or props["level"] not in {"ROW", "STATEMENT"}:
+            raise ValueError("timing must be BEFORE|AFTER and level ROW|STATEMENT")
+        name, table = sql.Identifier(_identifier(props["name"])), self._table(props)
+        statement = sql.SQL("CREATE TRIGGER {} {} {} ON {} FOR EACH {} EXECUTE FUNCTION {}.{}({})").format(
+            name,
+            sql.SQL(props["timing"]),
+            sql.SQL(" OR ").join(sql.SQL(event) for event in events),
+            table,
+            sql.SQL(props["level"]),
+            sql.Identifier(_identifier(props["function_schema"])),
+            sql.Identifier(_identifier(props["function"])),
+            sql.SQL(", ").join(sql.Literal(argument) for argument in props.get("arguments") or []),
+        )
+        # Dropped and created in one transaction: the table is never without it in between.
+        with connect(props, props["database"]) as connection, serialized(connection, _table_lock(props)):
+            connection.execute(sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(name, table))
+            connection.execute(statement)
+        live = self._live(props) or {}
+        return {**props, **live, "applied_definition": live.get("live_definition")}
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        # A trigger of this name left by an interrupted run is replaced by the declared one (adoption, base.py).
+        outs = self._apply(props)
+        return CreateResult(id_=f"{props['database']}/{props['schema']}.{props['table']}/{props['name']}", outs=outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        live = self._live(props)
+        return ReadResult(id_="", outs={}) if live is None else ReadResult(id_=id_, outs={**props, **live})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = diff_properties(
+            olds,
+            news,
+            updatable=["function_schema", "function", "events", "arguments", "timing", "level"],
+            replace_on=["database", "schema", "table", "name"],
+        )
+        # The arguments' order matters (diff_properties compares string lists as sets).
+        reordered = olds.get("arguments") != news.get("arguments")
+        edited = olds.get("live_definition") != olds.get("applied_definition") or olds.get("live_enabled") is False
+        if (edited or reordered) and not result.changes:
+            return DiffResult(changes=True, replaces=[], delete_before_replace=False)
+        return result
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._apply(news))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        with connect(props, props["database"]) as connection, serialized(connection, _table_lock(props)):
+            exists = connection.execute(
+                "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s", (props["schema"], props["table"])
+            ).fetchone()
+            if exists:
+                connection.execute(
+                    sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
+                        sql.Identifier(_identifier(props["name"])), self._table(props)
+                    )
+                )
+
+
+class PostgresTrigger(Resource):
+    def __init__(
+        self,
+        resource_name: str,
+        args: TriggerArgs,
+        connection: pulumi.Input[PostgresConnection],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(*_resource(TriggerProvider(), resource_name, args, connection, opts))

@@ -7,6 +7,7 @@ import pytest
 
 from components.connections import PostgresConnection
 from components.workspace_database import TableSpec, WorkspaceDatabase, WorkspaceDatabaseArgs
+from falcone import rls
 from falcone.naming import WorkspaceNames
 from tests.components.mocks import RecordingMocks, is_secret, run
 
@@ -62,16 +63,60 @@ def test_anon_gets_no_default_privileges(registered: RecordingMocks) -> None:
     assert sorted(runtime["privileges"]) == ["DELETE", "INSERT", "SELECT", "UPDATE"]
 
 
-def test_declared_tables_force_rls_with_a_fail_closed_tenant_policy(registered: RecordingMocks) -> None:
+def test_declared_tables_force_rls_with_a_fail_closed_tenant_and_workspace_policy(registered: RecordingMocks) -> None:
     table = registered.named("db-table-todos").inputs
     assert table["row_level_security"] is True
-    assert "tenant_id text NOT NULL DEFAULT ws_acme__prod.current_tenant_id()" in table["columns"]
+    assert "tenant_id text NOT NULL DEFAULT current_setting('app.tenant_id', true)" in table["columns"]
+    assert "workspace_id text NOT NULL DEFAULT current_setting('app.workspace_id', true)" in table["columns"]
+    assert "CHECK (tenant_id = 'acme')" in table["columns"]
+    assert "CHECK (workspace_id = 'prod')" in table["columns"]
     policy = registered.named("db-policy-todos").inputs
-    assert policy["using"] == "tenant_id = ws_acme__prod.current_tenant_id()"
+    assert policy["using"] == (
+        "tenant_id = current_setting('app.tenant_id', true) "
+        "AND workspace_id = current_setting('app.workspace_id', true)"
+    )  # NULL when unset: no row matches
     assert policy["with_check"] == policy["using"]
     assert sorted(policy["roles"]) == ["ws_acme__prod_anon", "ws_acme__prod_runtime", "ws_acme__prod_service"]
-    function = registered.named("db-fn-tenant").inputs
-    assert function["body"] == "SELECT current_setting('app.tenant_id', true)"  # NULL when unset: no row matches
+
+
+def test_declared_tables_give_anon_select_only_as_api_created_tables_do(registered: RecordingMocks) -> None:
+    grant = registered.named("db-anon-todos").inputs
+    assert (grant["role"], grant["privileges"]) == ("ws_acme__prod_anon", ["SELECT"])
+
+
+def test_declared_tables_carry_the_change_trigger_with_their_key(registered: RecordingMocks) -> None:
+    trigger = registered.named("db-changes-todos").inputs
+    assert trigger["name"] == rls.CHANGE_TRIGGER
+    assert (trigger["function_schema"], trigger["function"]) == ("ws_acme__prod", rls.NOTIFY_FUNCTION)
+    assert sorted(trigger["events"]) == ["DELETE", "INSERT", "UPDATE"]
+    assert (trigger["timing"], trigger["level"], trigger["arguments"]) == ("AFTER", "ROW", ["id"])
+
+
+def test_the_stack_installs_the_one_create_table_definition(registered: RecordingMocks) -> None:
+    definition = rls.create_table_function(NAMES)
+    function = registered.named("db-fn-create-table").inputs
+    assert function["body"] == definition.body
+    assert function["arguments"] == "table_name text, columns jsonb"
+    assert function["security_definer"] is True
+    assert function["search_path"] == "pg_catalog, pg_temp"
+    assert function["owner"] == "ws_acme__prod_migrator"
+    assert function["execute_roles"] == ["ws_acme__prod_service"]  # anon and runtime may not define tables
+    notify = registered.named("db-fn-notify-change").inputs
+    assert notify["body"] == rls.notify_change_function(NAMES).body
+    assert (notify["returns"], notify["security_definer"], notify["execute_roles"]) == ("trigger", False, [])
+
+
+def test_a_tenant_id_other_than_the_workspaces_is_refused() -> None:
+    def program() -> None:
+        WorkspaceDatabase(
+            "db",
+            WorkspaceDatabaseArgs(
+                names=NAMES, tenant_id="globex", executor_password="pw", connection=PostgresConnection(dsn="x")
+            ),
+        )
+
+    with pytest.raises(Exception, match="not the workspace's tenant"):
+        run(program)
 
 
 def test_credentials_are_secret_in_inputs(registered: RecordingMocks) -> None:

@@ -34,7 +34,11 @@ from components.providers.postgres_access import (
     SchemaGrantArgs,
     SchemaGrantProvider,
     TableArgs,
+    TableGrantArgs,
+    TableGrantProvider,
     TableProvider,
+    TriggerArgs,
+    TriggerProvider,
 )
 from falcone import pulumi_runner
 from falcone.toolchain import Toolchain
@@ -360,3 +364,198 @@ def test_upserting_creates_converge_when_run_again_after_an_interrupted_run(
         live = provider.read(result.id, props).outs
         assert {key: live[key] for key in leftover} == {key: props[key] for key in leftover}  # as declared again
         provider.delete(result.id, props)
+
+
+# --- SECURITY DEFINER functions, table grants and triggers (the workspace's realtime and DDL baseline) ----------
+
+
+def _read(provider: Any, id_: str, outs: dict[str, Any]) -> dict[str, Any]:
+    """What a refresh reads (the provider's `read`), as the engine would keep it."""
+    live = provider.read(id_, outs).outs
+    assert live is not None
+    return dict(live)
+
+
+def _has(endpoint: PostgresEndpoint, query: str, *params: Any) -> Any:
+    with psycopg.connect(endpoint.dsn) as admin:
+        row = admin.execute(query, params).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_a_security_definer_function_with_arguments_is_read_back_and_its_drift_repaired(
+    postgres_endpoint: PostgresEndpoint, workspace: str
+) -> None:
+    p = workspace
+    args = FunctionArgs(
+        database="postgres",
+        schema=p,
+        name="define",
+        arguments="table_name text, columns jsonb",
+        returns="text",
+        body="SELECT current_user::text || ':' || table_name || ':' || jsonb_array_length(columns)",
+        owner=f"{p}_migrator",
+        execute_roles=[f"{p}_runtime"],
+        security_definer=True,
+        search_path="pg_catalog, pg_temp",
+    )
+    props = provider_props(args, _connection(postgres_endpoint))
+    provider = FunctionProvider()
+    created = provider.create(props)
+    assert created.outs is not None
+    with psycopg.connect(postgres_endpoint.dsn) as runtime:
+        runtime.execute(
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(p), sql.Identifier(f"{p}_runtime"))
+        )
+        runtime.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(f"{p}_runtime")))
+        called = runtime.execute(sql.SQL("SELECT {}.define('t', '[1, 2]')").format(sql.Identifier(p))).fetchone()
+    assert called == (f"{p}_migrator:t:2",)  # runs as its owner, whoever calls it
+    live = _read(provider, created.id, created.outs)
+    assert provider.diff(created.id, live, props).changes is False  # read back exactly as declared
+
+    signature = sql.SQL("{}.define(text, jsonb)").format(sql.Identifier(p))
+    with psycopg.connect(postgres_endpoint.dsn, autocommit=True) as admin:  # out of band, three ways
+        admin.execute(sql.SQL("ALTER FUNCTION {} SECURITY INVOKER RESET search_path").format(signature))
+        admin.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(signature, sql.Identifier(f"{p}_anon")))
+    drifted = _read(provider, created.id, created.outs)
+    assert (drifted["security_definer"], drifted["search_path"]) == (False, None)
+    assert drifted["execute_roles"] == sorted([f"{p}_anon", f"{p}_runtime"])
+    assert provider.diff(created.id, drifted, props).changes is True
+
+    provider.update(created.id, drifted, props)
+
+    repaired = _read(provider, created.id, created.outs)
+    assert provider.diff(created.id, repaired, props).changes is False
+    assert (
+        _has(
+            postgres_endpoint,
+            "SELECT has_function_privilege(%s, %s, 'EXECUTE')",
+            f"{p}_anon",
+            f"{p}.define(text, jsonb)",
+        )
+        is False
+    )
+    provider.delete(created.id, props)
+    assert (
+        _has(
+            postgres_endpoint,
+            "SELECT count(*) FROM pg_proc WHERE proname = 'define' AND pronamespace = %s::regnamespace",
+            p,
+        )
+        == 0
+    )
+
+
+def test_a_table_grant_holds_exactly_the_declared_privileges(
+    postgres_endpoint: PostgresEndpoint, workspace: str
+) -> None:
+    p = workspace
+    connection = _connection(postgres_endpoint)
+    TableProvider().create(
+        provider_props(TableArgs(database="postgres", schema=p, name="items", columns=["id int"]), connection)
+    )
+    props = provider_props(
+        TableGrantArgs(database="postgres", schema=p, table="items", role=f"{p}_anon", privileges=["SELECT"]),
+        connection,
+    )
+    provider = TableGrantProvider()
+    created = provider.create(props)
+    assert created.outs is not None
+    privileges = "SELECT has_table_privilege(%s, %s, 'SELECT'), has_table_privilege(%s, %s, 'INSERT')"
+    items = f"{p}.items"
+    with psycopg.connect(postgres_endpoint.dsn) as admin:
+        assert admin.execute(privileges, (f"{p}_anon", items) * 2).fetchone() == (True, False)
+    with psycopg.connect(postgres_endpoint.dsn, autocommit=True) as admin:  # widened out of band
+        admin.execute(sql.SQL("GRANT INSERT ON {}.items TO {}").format(sql.Identifier(p), sql.Identifier(f"{p}_anon")))
+    drifted = _read(provider, created.id, created.outs)
+    assert sorted(drifted["privileges"]) == ["INSERT", "SELECT"]
+    assert provider.diff(created.id, drifted, props).changes is True
+
+    provider.update(created.id, drifted, props)
+
+    with psycopg.connect(postgres_endpoint.dsn) as admin:
+        assert admin.execute(privileges, (f"{p}_anon", items) * 2).fetchone() == (True, False)
+    provider.delete(created.id, props)
+    with psycopg.connect(postgres_endpoint.dsn) as admin:
+        assert admin.execute(privileges, (f"{p}_anon", items) * 2).fetchone() == (False, False)
+
+
+def test_a_trigger_fires_and_a_dropped_disabled_or_replaced_one_is_drift(
+    postgres_endpoint: PostgresEndpoint, workspace: str
+) -> None:
+    p = workspace
+    connection = _connection(postgres_endpoint)
+    TableProvider().create(
+        provider_props(
+            TableArgs(database="postgres", schema=p, name="items", columns=["id int PRIMARY KEY", "seen text"]),
+            connection,
+        )
+    )
+    FunctionProvider().create(
+        provider_props(
+            FunctionArgs(
+                database="postgres",
+                schema=p,
+                name="stamp",
+                returns="trigger",
+                language="plpgsql",
+                volatility="VOLATILE",
+                body="BEGIN NEW.seen := TG_OP || ':' || TG_ARGV[0]; RETURN NEW; END",
+            ),
+            connection,
+        )
+    )
+    args = TriggerArgs(
+        database="postgres",
+        schema=p,
+        table="items",
+        name="stamp_items",
+        function_schema=p,
+        function="stamp",
+        events=["INSERT", "UPDATE"],
+        arguments=["declared"],
+        timing="BEFORE",
+    )
+    props = provider_props(args, connection)
+    provider = TriggerProvider()
+    with psycopg.connect(postgres_endpoint.dsn, autocommit=True) as admin:
+        # Left by an interrupted run, with another argument: adopted as declared.
+        admin.execute(
+            sql.SQL(
+                "CREATE TRIGGER stamp_items BEFORE INSERT ON {0}.items FOR EACH ROW EXECUTE FUNCTION {0}.stamp('x')"
+            ).format(sql.Identifier(p))
+        )
+
+    created = provider.create(props)
+
+    assert created.outs is not None
+    assert "stamp('declared')" in created.outs["live_definition"]
+    items = sql.SQL("{}.items").format(sql.Identifier(p))
+    with psycopg.connect(postgres_endpoint.dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("INSERT INTO {} (id) VALUES (1)").format(items))
+        assert admin.execute(sql.SQL("SELECT seen FROM {}").format(items)).fetchone() == ("INSERT:declared",)
+    live = _read(provider, created.id, created.outs)
+    assert provider.diff(created.id, live, props).changes is False
+
+    for out_of_band in (
+        "ALTER TABLE {0}.items DISABLE TRIGGER stamp_items",
+        "CREATE OR REPLACE TRIGGER stamp_items BEFORE INSERT ON {0}.items FOR EACH ROW EXECUTE FUNCTION {0}.stamp('x')",
+    ):
+        with psycopg.connect(postgres_endpoint.dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL(out_of_band).format(sql.Identifier(p)))
+        drifted = _read(provider, created.id, created.outs)
+        assert provider.diff(created.id, drifted, props).changes is True, out_of_band
+
+        repaired = provider.update(created.id, drifted, props).outs
+
+        assert repaired is not None
+        assert provider.diff(created.id, _read(provider, created.id, repaired), props).changes is False
+    with psycopg.connect(postgres_endpoint.dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP TRIGGER stamp_items ON {}").format(items))
+    assert provider.read(created.id, created.outs).id == ""  # gone: the engine plans a create
+    assert provider.diff(created.id, created.outs, {**props, "arguments": ["other"]}).changes is True
+    provider.create(props)
+    provider.delete(created.id, props)
+    with psycopg.connect(postgres_endpoint.dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("UPDATE {} SET seen = 'untouched'").format(items))
+        assert admin.execute(sql.SQL("SELECT seen FROM {}").format(items)).fetchone() == ("untouched",)

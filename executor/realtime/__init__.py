@@ -1,0 +1,1 @@
+"""Realtime: a workspace's changes as they are committed, over Server-Sent Events or a WebSocket."""
