@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -83,16 +84,21 @@ async def _send_problem(scope: Scope, send: Send, status: int, title: str, detai
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    """`max_bytes` for every request, unless `route_limit` gives the request a limit of its own (the executor's
+    object uploads are larger than its 1 MB data requests); it returns that limit, or None for `max_bytes`."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, route_limit: Callable[[Scope], int | None] | None = None) -> None:
+        self.app, self.max_bytes, self.route_limit = app, max_bytes, route_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        own = self.route_limit(scope) if self.route_limit is not None else None
+        max_bytes = self.max_bytes if own is None else own
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._refuse(scope, send, max_bytes)
             return
         received = 0
 
@@ -100,17 +106,17 @@ class BodyLimitMiddleware:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
+            if received > max_bytes:
                 raise _TooLarge
             return message
 
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, max_bytes)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        detail = f"the request body is larger than {self.max_bytes} bytes"
+    async def _refuse(self, scope: Scope, send: Send, max_bytes: int) -> None:
+        detail = f"the request body is larger than {max_bytes} bytes"
         await _send_problem(scope, send, 413, "Content Too Large", detail)
 
 

@@ -1,0 +1,1 @@
+"""The workspaces' object storage (MinIO through S3, one client per workspace, its own access key)."""
