@@ -28,17 +28,14 @@ from falcone.http.problems import MEDIA_TYPE, TITLES, Problem, problem_responses
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
-_ERRORS = {
-    **problem_responses(401, 404, 422, 503),
-    404: {"description": "no such topic in the caller's workspace, or the workspace has no event topics"},
-}
+_ERRORS = problem_responses(401, 404, 422, 429, 503)
+_ERRORS[404]["description"] = "no such topic in the caller's workspace, or the workspace has no event topics"
 _STREAM = {
     200: {
         "description": "Server-Sent Events: `ready` (positions), then `record`s; `: heartbeat` comments",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
     **_ERRORS,
-    **problem_responses(429),
 }
 StartQuery = Annotated[Start, Query(alias="from", description="without a group, or for a group's first read")]
 GroupQuery = Annotated[

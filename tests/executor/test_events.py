@@ -7,6 +7,7 @@ The isolation matrix is in test_events_isolation.py; the helpers here serve both
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import threading
@@ -15,7 +16,9 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx2
+import hvac
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from httpx2.websockets import AsyncWebSocketSession, WebSocketUpgradeError
 from uuid_utils.compat import uuid7
@@ -298,6 +301,45 @@ async def wait_for_commit(world: World, group_id: str, offset: int) -> None:
             if any(meta.offset >= offset for meta in committed.values()):
                 return
             await asyncio.sleep(0.2)
+
+
+async def test_a_record_written_by_another_client_of_the_workspace_is_handed_over_untouched(
+    world: World, executor_url: str
+) -> None:
+    """The workspace's principal may produce straight to Kafka; bytes that are not JSON reach subscribers as
+    `value_base64` (and a JSON text as its value)."""
+    workspace = kafka_workspaces(world)[5]
+    vault = world.deployment.backends.vault
+    assert vault is not None
+    kv: Any = hvac.Client(url=vault.address, token=vault.token).secrets.kv.v2  # untyped in types-hvac
+    secret = kv.read_secret_version(
+        path=f"{workspace.names.vault_prefix}/events",
+        mount_point=world.deployment.outputs.vault_mount,
+        raise_on_deleted_version=True,
+    )["data"]["data"]
+    settings = world.settings
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        security_protocol=settings.kafka_security_protocol,
+        sasl_mechanism=settings.kafka_sasl_mechanism,
+        sasl_plain_username=secret["principal"],
+        sasl_plain_password=secret["password"],
+        acks="all",
+    )
+    raw, text = b"\xff\x00 not json", marker("raw")
+    async with real_client(executor_url) as http, sse(http, workspace.headers()) as stream:
+        await producer.start()
+        try:
+            await producer.send_and_wait(workspace.names.topic(TOPIC), raw, key=b"\xfe")
+            await producer.send_and_wait(workspace.names.topic(TOPIC), json.dumps(text).encode())
+        finally:
+            await producer.stop()
+        binary, textual = await stream.records(2)
+    assert binary["value"] is None
+    assert base64.b64decode(binary["value_base64"]) == raw
+    assert binary["key"] == "\ufffd"
+    assert textual["value"] == text
+    assert "value_base64" not in textual
 
 
 # --- bad input ---------------------------------------------------------------------------------------------------
