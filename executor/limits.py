@@ -1,5 +1,7 @@
-"""Per-credential rate limits from the tenant's plan (`api_calls_per_minute`): each API key (or token subject) has
-a token bucket of its own, so one noisy key never throttles another. Over the limit: 429 with `Retry-After`.
+"""Per-credential rate limits: each API key (or token subject) has a token bucket of its own per rate-limit
+profile, so one noisy key never throttles another. The profile is the route catalogue's (falcone/catalog/
+routes.toml): `data_api` takes the tenant plan's `api_calls_per_minute`, the others (event publishing, realtime)
+seed 003's fixed figures. Over the limit: 429 with `Retry-After`.
 
 Buckets live in the process (the gateway enforces the same limits in front of every replica); they are bounded,
 least recently used dropped first, and a dropped bucket comes back full, which errs towards serving.
@@ -10,9 +12,11 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from executor.identity.schemas import Identity
+from falcone import routes
 from falcone.http.problems import Problem
 from falcone.plans import catalog
 
@@ -27,19 +31,29 @@ class _Bucket:
 
 
 class RateLimiter:
-    def __init__(self, *, multiplier: float = 1.0, max_buckets: int = 100_000) -> None:
-        self.multiplier, self.max_buckets = multiplier, max_buckets
-        self._buckets: OrderedDict[tuple[str, str, str, str], _Bucket] = OrderedDict()
+    def __init__(
+        self, *, multiplier: float = 1.0, max_buckets: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.multiplier, self.max_buckets, self.clock = multiplier, max_buckets, clock
+        self._buckets: OrderedDict[tuple[str, str, str, str, str], _Bucket] = OrderedDict()
 
-    def per_minute(self, identity: Identity) -> float:
-        return catalog().plan(identity.plan).quotas.api_calls_per_minute * self.multiplier
+    def limits(self, identity: Identity, profile: routes.RateProfile) -> tuple[float, float]:
+        """(requests per minute, burst) of the credential on a route of that profile."""
+        if profile.per_minute == "plan":
+            per_minute = catalog().plan(identity.plan).quotas.api_calls_per_minute * self.multiplier
+            return per_minute, per_minute * BURST_FRACTION
+        assert profile.burst is not None
+        return profile.per_minute * self.multiplier, profile.burst * self.multiplier
 
-    def take(self, identity: Identity) -> None:
-        """Spend one request of the credential's allowance, or raise the 429."""
-        rate = self.per_minute(identity) / 60.0
-        capacity = max(1.0, self.per_minute(identity) * BURST_FRACTION)
-        key = (identity.tenant, identity.workspace, identity.kind, identity.subject)
-        now = time.monotonic()
+    def take(self, identity: Identity, method: str, path: str) -> None:
+        """Spend one request of the credential's allowance on the route's profile, or raise the 429."""
+        table = routes.catalog()
+        route = table.route(method, path)
+        profile = table.profile(route) if route is not None else table.profiles["data_api"]
+        per_minute, burst = self.limits(identity, profile)
+        rate, capacity = per_minute / 60.0, max(1.0, burst)
+        key = (profile.name, identity.tenant, identity.workspace, identity.kind, identity.subject)
+        now = self.clock()
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(capacity, now)
@@ -53,7 +67,9 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return
         retry_after = max(1, math.ceil((1.0 - bucket.tokens) / rate))
-        detail = f"this credential's limit is {self.per_minute(identity):g} requests per minute (plan {identity.plan})"
+        detail = (
+            f"this credential's limit here is {per_minute:g} requests per minute ({profile.name}, plan {identity.plan})"
+        )
         raise Problem(
             429,
             detail,

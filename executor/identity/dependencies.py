@@ -15,7 +15,8 @@ async def current_identity(request: Request) -> Identity:
     identity = await resolver.resolve(request.headers)
     request.state.identity = identity  # the access log names the caller
     limiter: RateLimiter = request.app.state.limiter
-    limiter.take(identity)
+    # a WebSocket handshake (no method in its scope) is a GET upgrade
+    limiter.take(identity, request.scope.get("method", "GET"), request.url.path)
     return identity
 
 
