@@ -4,7 +4,9 @@ here (tests/gateway/conftest.py), so every request crosses Envoy's routing, head
 Left out, because the gateway changes their premise on purpose: the tests that send the executor identity headers
 with the gateway secret and expect them to count (the gateway drops a client's copies:
 test_gateway.py::test_spoofed_identity_headers_never_reach_the_executor), and the two realm tests whose forged or
-re-pointed tokens the gateway refuses with 403 before the executor answers 401 (test_gateway.py has both).
+re-pointed tokens the gateway refuses before the executor would (test_gateway.py has both). Also left out:
+test_anon_key_cannot_read_tables_declared_without_an_anon_grant, whose premise the workspace stack dropped
+(declared tables grant anon SELECT since the realtime change): the executor itself serves that read (200).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import pytest
 
 from tests.executor.test_isolation import (
-    test_anon_key_cannot_read_tables_declared_without_an_anon_grant,
     test_anon_key_cannot_write,
     test_expired_key_is_refused,
     test_foreign_key_cannot_delete_another_workspaces_rows,
@@ -34,7 +35,6 @@ from tests.executor.test_tokens import (
 pytestmark = [pytest.mark.toolchain, pytest.mark.platform]
 
 __all__ = [
-    "test_anon_key_cannot_read_tables_declared_without_an_anon_grant",
     "test_anon_key_cannot_write",
     "test_expired_key_is_refused",
     "test_foreign_key_cannot_delete_another_workspaces_rows",
