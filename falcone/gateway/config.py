@@ -148,12 +148,10 @@ def bootstrap(upstreams: Upstreams, options: GatewayOptions, listener_file: str 
     return document
 
 
-def listener_resource(
-    catalog: RouteCatalog, upstreams: Upstreams, options: GatewayOptions, trust: Trust, version: str
-) -> Json:
-    """The listener as a discovery response: the content of `listener_file`."""
+def listener_resource(listener: Json, version: str) -> Json:
+    """A listener as a discovery response: the content of `listener_file`."""
     resource = {"@type": "type.googleapis.com/envoy.config.listener.v3.Listener"}
-    return {"version_info": version, "resources": [resource | listener(catalog, upstreams, options, trust)]}
+    return {"version_info": version, "resources": [resource | listener]}
 
 
 def listener(catalog: RouteCatalog, upstreams: Upstreams, options: GatewayOptions, trust: Trust) -> Json:
@@ -163,8 +161,11 @@ def listener(catalog: RouteCatalog, upstreams: Upstreams, options: GatewayOption
         "stat_prefix": "gateway",
         "codec_type": "AUTO",
         "use_remote_address": True,
-        "normalize_path": True,
-        "merge_slashes": True,
+        # Paths reach the services as sent: an object key is the client's (resolving `a/./b` or merging `//` would
+        # store another key), and each service refuses or 404s dot segments itself. Routing on the raw path cannot
+        # lift a request into the other service: the prefix that picks the cluster is the one the service sees.
+        "normalize_path": False,
+        "merge_slashes": False,
         "generate_request_id": True,
         "upgrade_configs": [{"upgrade_type": "websocket"}],
         "route_config": _route_config(catalog, upstreams, options, trust),

@@ -23,7 +23,7 @@ import psycopg
 import structlog
 
 from falcone.gateway import repository
-from falcone.gateway.config import GatewayOptions, Trust, Upstreams, bootstrap, listener_resource
+from falcone.gateway.config import GatewayOptions, Trust, Upstreams, bootstrap, listener, listener_resource
 from falcone.gateway.settings import GatewaySettings
 from falcone.routes import catalog
 
@@ -78,9 +78,9 @@ class Supervisor:
         self._stop = threading.Event()
 
     def write_listener(self, trust: Trust) -> None:
-        listener = listener_resource(catalog(), upstreams(self.settings), options(self.settings), trust, "")
-        version = hashlib.sha256(json.dumps(listener, sort_keys=True).encode()).hexdigest()[:16]
-        _write_atomically(self.listener_file, listener | {"version_info": version})
+        document = listener(catalog(), upstreams(self.settings), options(self.settings), trust)
+        version = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
+        _write_atomically(self.listener_file, listener_resource(document, version))
         self.trust = trust
         log.info("gateway_listener_written", version=version, realms=sorted(trust.tenant_realms))
 
