@@ -34,6 +34,12 @@ READ_WRITE = ["create", "read", "update", "delete", "list"]
 EXECUTOR_POLICY = "executor-policy"
 
 
+def platform_policy_name(prefix: str, policy: str) -> str:
+    """Vault policy names are global: a platform's own carry its prefix (its rolePrefix), so two platforms on one
+    Vault (test sessions, a staging next to production) never delete each other's."""
+    return f"{prefix}-{policy}" if prefix else policy
+
+
 def executor_policy_hcl(mount: str) -> str:
     """The executor (data plane) reads each workspace's service credentials on first use, and writes nothing."""
     return policy_hcl(mount, [("workspace", READ)])
@@ -45,6 +51,7 @@ class PlatformSecretsArgs:
     mount: str = "secret"
     # The dev server (and many installs) already mount KV v2 at `secret/`; create it only where it is missing.
     create_mount: bool = False
+    policy_prefix: str = ""
 
 
 class PlatformSecrets(pulumi.ComponentResource):
@@ -52,6 +59,7 @@ class PlatformSecrets(pulumi.ComponentResource):
     workspace's subtree (the data plane reads each workspace's service credentials on first use)."""
 
     mount: pulumi.Output[str]
+    executor_policy: pulumi.Output[str]
 
     def __init__(self, name: str, args: PlatformSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("falcone:platform:Secrets", name, None, opts)
@@ -72,18 +80,24 @@ class PlatformSecrets(pulumi.ComponentResource):
         ):
             VaultPolicy(
                 f"{name}-{policy}",
-                PolicyArgs(name=policy, policy=policy_hcl(args.mount, [(subpath, capabilities)])),
+                PolicyArgs(
+                    name=platform_policy_name(args.policy_prefix, policy),
+                    policy=policy_hcl(args.mount, [(subpath, capabilities)]),
+                ),
                 args.connection,
                 pulumi.ResourceOptions(parent=self, depends_on=depends),
             )
-        VaultPolicy(
+        executor = VaultPolicy(
             f"{name}-{EXECUTOR_POLICY}",
-            PolicyArgs(name=EXECUTOR_POLICY, policy=executor_policy_hcl(args.mount)),
+            PolicyArgs(
+                name=platform_policy_name(args.policy_prefix, EXECUTOR_POLICY), policy=executor_policy_hcl(args.mount)
+            ),
             args.connection,
             pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
         self.mount = pulumi.Output.from_input(args.mount)
-        self.register_outputs({"mount": self.mount})
+        self.executor_policy = executor.name
+        self.register_outputs({"mount": self.mount, "executor_policy": self.executor_policy})
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,8 @@ def demo_up() -> None:
     """Start the services, provision tenant `demo` and workspace `main` through the automation API (the engine's
     progress shown live), make data calls through the executor with the workspace's API keys (table insert and
     query, Mongo insert and find, object upload and presigned download, event publish and receive), and print how
-    to call both APIs. Idempotent: a second run checks the tenant and makes new data calls."""
+    to call both APIs. Idempotent: a second run repairs the tenant and workspace (refresh + up) and makes new data
+    calls."""
     from falcone import demo_tenant, services
 
     result = demo_tenant.up(console)

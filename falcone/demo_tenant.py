@@ -88,17 +88,17 @@ def up(console: Console) -> dict[str, Any]:
     tenant = client.get(f"/v1/tenants/{TENANT}")
     if tenant is None:
         _apply(session, console, client.mutate("POST", "/v1/tenants", json=TENANT_BODY))
-    elif tenant["state"] == "failed" or tenant["conditions"]["Ready"]["status"] != "True":
-        _apply(session, console, client.mutate("POST", f"/v1/tenants/{TENANT}/repair"))
     else:
-        console.print(f"tenant {TENANT!r} is already Ready")
+        # Repair, not just a look at the conditions: the local servers keep nothing across a restart in places
+        # (OpenBao runs in dev mode), and a repair (refresh + up) puts back whatever went missing.
+        console.print(f"tenant {TENANT!r} exists: repairing it (refresh + up)")
+        _apply(session, console, client.mutate("POST", f"/v1/tenants/{TENANT}/repair"))
     workspace = client.get(f"/v1/tenants/{TENANT}/workspaces/{WORKSPACE}")
     if workspace is None:
         _apply(session, console, client.mutate("POST", f"/v1/tenants/{TENANT}/workspaces", json=WORKSPACE_BODY))
-    elif workspace["conditions"]["Ready"]["status"] != "True":
-        _apply(session, console, client.mutate("POST", f"/v1/tenants/{TENANT}/workspaces/{WORKSPACE}/repair"))
     else:
-        console.print(f"workspace {WORKSPACE!r} is already Ready")
+        console.print(f"workspace {WORKSPACE!r} exists: repairing it (refresh + up)")
+        _apply(session, console, client.mutate("POST", f"/v1/tenants/{TENANT}/workspaces/{WORKSPACE}/repair"))
     workspace = client.get(f"/v1/tenants/{TENANT}/workspaces/{WORKSPACE}")
     assert workspace is not None
     services.start_executor()

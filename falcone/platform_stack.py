@@ -16,6 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 from pulumi import automation as auto
 
 from components.connections import Backends
+from components.secrets import EXECUTOR_POLICY
 from falcone import pulumi_runner
 from falcone.metadata import migrate
 from falcone.metadata.migrate import MetadataRoles
@@ -35,6 +36,8 @@ class PlatformOutputs:
     logins: dict[str, dict[str, str]] = field(repr=False)
     # The `in-falcone-operator` client's secret (client credentials, platform_admin): the operator's CLI login.
     operator_client_secret: str = field(repr=False, default="")
+    # The Vault policy the executor's token carries (read on the workspaces' subtrees).
+    executor_policy: str = EXECUTOR_POLICY
 
     @classmethod
     def from_stack(cls, outputs: dict[str, Any]) -> PlatformOutputs:
@@ -48,6 +51,7 @@ class PlatformOutputs:
             vault_mount=outputs["vaultMount"],
             logins=outputs["metadataLogins"],
             operator_client_secret=outputs.get("operatorClientSecret", ""),
+            executor_policy=outputs.get("executorPolicy", EXECUTOR_POLICY),
         )
 
     @property

@@ -19,7 +19,6 @@ from psycopg.conninfo import conninfo_to_dict
 from pymongo.uri_parser import parse_uri
 
 from components.connections import Backends
-from components.secrets import EXECUTOR_POLICY
 from falcone.platform_stack import PlatformOutputs
 from localplatform import process
 from localplatform.settings import PlatformSettings
@@ -123,7 +122,7 @@ def gateway_secret() -> str:
 
 def executor_environment(backends: Backends, outputs: PlatformOutputs) -> dict[str, str]:
     """The executor's settings on the local platform: the metadata as the `keys` login, a Vault token of the
-    platform stack's `executor-policy` (read-only on the workspaces' subtrees; minted here from the local admin
+    platform stack's executor policy (read-only on the workspaces' subtrees; minted here from the local admin
     token, as an operator's secret store would hand one out), and where each backing server listens."""
     postgres, vault_backend, keycloak = backends.postgres, backends.vault, backends.keycloak
     minio, kafka, mongo = backends.minio, backends.kafka, backends.mongo
@@ -131,7 +130,7 @@ def executor_environment(backends: Backends, outputs: PlatformOutputs) -> dict[s
         raise ServiceError("the executor needs every backing server of the local platform")
     vault = hvac.Client(url=vault_backend.address, token=vault_backend.token)
     auth: Any = vault.auth  # untyped in types-hvac
-    created = auth.token.create(policies=[EXECUTOR_POLICY], ttl="720h", no_default_policy=True, renewable=True)
+    created = auth.token.create(policies=[outputs.executor_policy], ttl="720h", no_default_policy=True, renewable=True)
     admin = conninfo_to_dict(postgres.dsn)
     nodes = parse_uri(mongo.uri)["nodelist"]
     return {

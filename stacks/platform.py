@@ -73,6 +73,7 @@ def program() -> None:
             connection=config.require_connection(backends, "vault"),
             mount=config.string("vaultMount", "secret"),
             create_mount=config.boolean("createVaultMount", False),
+            policy_prefix=role_prefix,
         ),
     )
     pulumi.export("realm", identity.realm)
@@ -80,6 +81,7 @@ def program() -> None:
     pulumi.export("metadataDatabase", database.database)
     pulumi.export("metadataLogins", database.logins)
     pulumi.export("rolePrefix", role_prefix)
+    pulumi.export("executorPolicy", secrets.executor_policy)
     pulumi.export("tenantDatabase", tenant_data.name)
     pulumi.export("sharedBucket", bucket.name)
     pulumi.export("auditTopic", audit.name)

@@ -179,8 +179,9 @@ async def test_spoofed_tenant_headers_with_a_valid_key_are_ignored(
     }
     listed = await client.get("/rest/v1/todos", headers=spoofed)
     assert listed.status_code == 200
-    owners = {row["data"]["owner"] for row in listed.json()}
-    assert owners == {seed.marker[attacker.label]}  # the key decided, not the headers
+    owners = {row["data"].get("owner") for row in listed.json()}
+    assert seed.marker[attacker.label] in owners  # the key decided, not the headers
+    assert owners <= {seed.marker[attacker.label], None}  # None: rows other tests wrote there
 
 
 async def test_identity_headers_without_the_gateway_secret_are_ignored(
@@ -312,14 +313,22 @@ async def test_anon_key_cannot_write(world: World, seed: Seed, client: httpx2.As
     assert after.json() == read.json()
 
 
-async def test_anon_key_cannot_read_tables_declared_without_an_anon_grant(
-    world: World, client: httpx2.AsyncClient
+async def test_anon_key_reads_declared_tables_only_through_rls_and_never_writes_them(
+    world: World, seed: Seed, client: httpx2.AsyncClient
 ) -> None:
-    """Tables declared with the stack give anon nothing (Falcone #490); the database refuses, not just the API."""
+    """Tables declared with the stack get the API's protection (falcone.rls): anon may SELECT, and RLS shows it its
+    own workspace's rows only; writing is refused by the database's grants, not just the API."""
     workspace = world.workspaces[1]
-    denied = await client.get("/rest/v1/todos", headers=workspace.headers("anon"))
-    assert denied.status_code == 403
-    assert (await client.get("/rest/v1/todos", headers=workspace.headers())).status_code == 200
+    read = await client.get("/rest/v1/todos?select=data", headers=workspace.headers("anon"))
+    assert read.status_code == 200, read.text
+    owners = {row["data"].get("owner") for row in read.json()}
+    assert seed.marker[workspace.label] in owners
+    assert not owners & {seed.marker[other.label] for other in world.workspaces if other is not workspace}
+    written = await client.post("/rest/v1/todos", json={"data": {"x": 1}}, headers=workspace.headers("anon"))
+    assert written.status_code == 403, written.text
+    assert (
+        await client.post("/rest/v1/todos", json={"data": {"x": 1}}, headers=workspace.headers())
+    ).status_code == 201
 
 
 # --- the data layer enforces it too -------------------------------------------------------------------------
@@ -351,17 +360,24 @@ async def test_rls_hides_rows_even_from_a_request_with_the_wrong_context(world: 
     table = sql.SQL("{}.todos").format(sql.Identifier(workspace.names.schema))
     with psycopg.connect(dsn) as connection:
 
-        def count(tenant: str) -> Any:
+        def count(tenant: str, slug: str) -> Any:
             with connection.transaction():
                 connection.execute(
-                    "SELECT set_config('role', %s, true), set_config('app.tenant_id', %s, true)",
-                    (workspace.names.db_role("service"), tenant),
+                    "SELECT set_config('role', %s, true), set_config('app.tenant_id', %s, true), "
+                    "set_config('app.workspace_id', %s, true)",
+                    (workspace.names.db_role("service"), tenant, slug),
                 )
                 return connection.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
 
-        assert count(workspace.names.tenant) == (len(seed.todo_ids[workspace.label]),)  # control
-        assert count(other.names.tenant) == (0,)
-        assert count("") == (0,)
+        seeded = count(workspace.names.tenant, workspace.names.slug)[0]
+        assert seeded >= len(seed.todo_ids[workspace.label])  # control (other tests may have added rows)
+        assert count(other.names.tenant, workspace.names.slug) == (0,)
+        sibling = world.workspaces[1]  # same tenant, the other workspace
+        assert sibling.names.tenant == workspace.names.tenant
+        assert sibling.names.slug != workspace.names.slug
+        assert count(workspace.names.tenant, sibling.names.slug) == (0,)
+        assert count(workspace.names.tenant, "") == (0,)
+        assert count("", "") == (0,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege), connection.transaction():
             connection.execute("SELECT set_config('role', %s, true)", (other.names.db_role("service"),))
 

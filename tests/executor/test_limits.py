@@ -1,5 +1,7 @@
 """Per-key rate limits from the plan, and `Idempotency-Key` on POST, through HTTP on the real platform.
 
+The idempotency tests write `notes` rows in the enterprise workspaces, away from the tests that count rows.
+
 The world's executor runs with headroom (`RATE_LIMIT_HEADROOM`) so other tests' loops are not throttled; the limit
 test runs an executor of its own at a small fraction of the plan's figure so a handful of requests reach it.
 """
@@ -68,7 +70,7 @@ async def test_a_retried_post_with_the_same_idempotency_key_inserts_once(
     world: World, seed: Seed, client: httpx2.AsyncClient
 ) -> None:
     _ = seed
-    workspace = world.workspaces[2]
+    workspace = world.workspaces[6]
     title = f"idempotent-{uuid.uuid4().hex[:8]}"
     key = {"Idempotency-Key": uuid.uuid4().hex}
     headers = workspace.headers() | key
@@ -93,7 +95,7 @@ async def test_idempotency_records_belong_to_their_credential(
     world: World, seed: Seed, client: httpx2.AsyncClient
 ) -> None:
     _ = seed
-    first_ws, second_ws = world.workspaces[2], world.workspaces[4]
+    first_ws, second_ws = world.workspaces[6], world.workspaces[7]
     key = {"Idempotency-Key": uuid.uuid4().hex}
     title = f"shared-key-{uuid.uuid4().hex[:8]}"
     for workspace in (first_ws, second_ws):

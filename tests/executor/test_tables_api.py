@@ -160,7 +160,11 @@ async def test_postgrest_counts_ranges_and_singular_objects(
 ) -> None:
     ws = world.workspaces[0]
     headers = ws.headers()
-    exact = await client.get("/rest/v1/todos?select=id&order=id&limit=2", headers={**headers, "Prefer": "count=exact"})
+    # the seeded rows only: other tests (realtime) add rows to this table
+    seeded = "id=in.(" + ",".join(map(str, seed.todo_ids[ws.label])) + ")"
+    exact = await client.get(
+        f"/rest/v1/todos?select=id&order=id&limit=2&{seeded}", headers={**headers, "Prefer": "count=exact"}
+    )
     assert exact.status_code == 206
     assert exact.headers["content-range"] == "0-1/3"
     ranged = await client.get("/rest/v1/todos?select=id&order=id", headers={**headers, "Range": "1-2"})
@@ -170,7 +174,7 @@ async def test_postgrest_counts_ranges_and_singular_objects(
         counted = await client.get("/rest/v1/todos?select=id", headers={**headers, "Prefer": f"count={mode}"})
         assert counted.status_code in {200, 206}
         assert counted.headers["content-range"].split("/")[1].isdigit()
-    head = await client.head("/rest/v1/todos", headers={**headers, "Prefer": "count=exact"})
+    head = await client.head(f"/rest/v1/todos?{seeded}", headers={**headers, "Prefer": "count=exact"})
     assert (head.status_code, head.headers["content-range"], head.content) == (200, "0-2/3", b"")
     single = await client.get(
         f"/rest/v1/todos?id=eq.{seed.todo_ids[ws.label][0]}",
@@ -297,5 +301,7 @@ async def test_workspace_pools_are_bounded_and_reopened_on_demand(world: World, 
         for workspace in [*world.workspaces[:3], world.workspaces[0]]:
             listed = await bounded.get("/rest/v1/todos?select=data", headers=workspace.headers())
             assert listed.status_code == 200
-            assert {row["data"]["owner"] for row in listed.json()} == {seed.marker[workspace.label]}
+            owners = {row["data"].get("owner") for row in listed.json()}
+            assert seed.marker[workspace.label] in owners
+            assert owners <= {seed.marker[workspace.label], None}  # None: rows other tests wrote there
             assert len(app.state.tables.pools.open_pools()) == 1

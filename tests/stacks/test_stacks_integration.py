@@ -162,8 +162,9 @@ def test_platform_two_tenants_and_their_workspaces(deployment: Deployment) -> No
         )
         connection = psycopg.connect(dsn)
         connection.execute(
-            "SELECT set_config('role', %s, false), set_config('app.tenant_id', %s, false)",
-            (names.db_role("runtime"), names.tenant),
+            "SELECT set_config('role', %s, false), set_config('app.tenant_id', %s, false), "
+            "set_config('app.workspace_id', %s, false)",
+            (names.db_role("runtime"), names.tenant, names.slug),
         )
         return connection
 

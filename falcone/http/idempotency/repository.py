@@ -3,6 +3,7 @@ the response after; `created_at` of the claim identifies it, so a late completio
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -69,13 +70,20 @@ class Records:
     async def get(self, connection: Connection, subject: str, key: str) -> dict[str, Any] | None:
         row = await connection.fetchrow(
             f"""
-            SELECT method, path, body_hash, status_code, response_headers, response_body, created_at
+            SELECT method, path, body_hash, status_code, response_headers::text AS headers_json, response_body,
+                   created_at
             FROM {self.table} WHERE subject = $1 AND key = $2
             """,  # noqa: S608 (a constant table name)
             subject,
             key,
         )
-        return dict(row) if row is not None else None
+        if row is None:
+            return None
+        # JSON as text both ways: the services' pools differ in their jsonb codecs (the executor's has none).
+        record = dict(row)
+        headers = record.pop("headers_json")
+        record["response_headers"] = json.loads(headers) if headers is not None else None
+        return record
 
     async def complete(
         self,
@@ -90,14 +98,14 @@ class Records:
     ) -> None:
         await connection.execute(
             f"""
-            UPDATE {self.table} SET status_code = $4, response_headers = $5, response_body = $6
+            UPDATE {self.table} SET status_code = $4, response_headers = $5::text::jsonb, response_body = $6
             WHERE subject = $1 AND key = $2 AND created_at = $3 AND status_code IS NULL
             """,  # noqa: S608 (a constant table name)
             subject,
             key,
             claimed_at,
             status_code,
-            headers,
+            json.dumps(headers),
             body,
         )
 
