@@ -5,9 +5,7 @@ They are bound in their own suite's order (some rely on what an earlier one left
 Left out, because the gateway changes their premise on purpose: the tests that send the executor identity headers
 with the gateway secret and expect them to count (the gateway drops a client's copies:
 test_gateway.py::test_spoofed_identity_headers_never_reach_the_executor), and the two realm tests whose forged or
-re-pointed tokens the gateway refuses before the executor would (test_gateway.py has both). Also left out:
-test_anon_key_cannot_read_tables_declared_without_an_anon_grant, whose premise the workspace stack dropped
-(declared tables grant anon SELECT since the realtime change): the executor itself serves that read (200).
+re-pointed tokens the gateway refuses before the executor would (test_gateway.py has both).
 """
 
 from __future__ import annotations
@@ -39,6 +37,9 @@ test_expired_key_is_refused = isolation.test_expired_key_is_refused
 test_key_row_naming_a_foreign_role_fails_closed = isolation.test_key_row_naming_a_foreign_role_fails_closed
 test_no_credential_is_401 = isolation.test_no_credential_is_401
 test_anon_key_cannot_write = isolation.test_anon_key_cannot_write
+test_anon_key_reads_declared_tables_only_through_rls_and_never_writes_them = (
+    isolation.test_anon_key_reads_declared_tables_only_through_rls_and_never_writes_them
+)
 
 test_token_of_the_tenants_realm_reads_its_own_workspace = tokens.test_token_of_the_tenants_realm_reads_its_own_workspace
 test_tampered_or_foreign_tokens_are_401 = tokens.test_tampered_or_foreign_tokens_are_401
