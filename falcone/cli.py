@@ -103,12 +103,12 @@ def demo_up() -> None:
     for name, value in sorted(workspace["outputs"].items()):
         table.add_row(f"  {name}", escape(str(value)))
     Console().print(table)
-    url, data_url = services.AUTOMATION.url, services.EXECUTOR.url
+    url, data_url = services.AUTOMATION.url, services.GATEWAY.url
     console.print(
         f"automation API: {url}  (OpenAPI: {url}/v1/openapi.json)\n"
         "call it:  TOKEN=$(.venv/bin/falcone token)\n"
         f'          curl -H "Authorization: Bearer $TOKEN" {url}/v1/tenants/demo/workspaces\n'
-        f"data API: {data_url}  (OpenAPI: {data_url}/v1/openapi.json)\n"
+        f"data API through the gateway: {data_url}  (the executor's OpenAPI: {services.EXECUTOR.url}/v1/openapi.json)\n"
         "call it:  KEY=$(.venv/bin/falcone demo key service)\n"
         f'          curl -H "apikey: $KEY" "{data_url}/rest/v1/todos?select=id,data&order=id.desc&limit=5"\n'
         "remove:   .venv/bin/falcone demo down;  stop: .venv/bin/falcone service stop",

@@ -102,12 +102,14 @@ def up(console: Console) -> dict[str, Any]:
     workspace = client.get(f"/v1/tenants/{TENANT}/workspaces/{WORKSPACE}")
     assert workspace is not None
     services.start_executor()
-    console.print(f"[bold]data calls[/] through the executor ({services.EXECUTOR.url}) with the workspace's API keys")
+    services.start_gateway()
+    gateway = services.GATEWAY.url
+    console.print(f"[bold]data calls[/] through the gateway ({gateway}) to the executor, with the workspace's API keys")
     keys = demo_data.workspace_keys(client, TENANT, WORKSPACE)
     return {
         "tenant": client.get(f"/v1/tenants/{TENANT}"),
         "workspace": workspace,
-        "data": demo_data.run(console, services.EXECUTOR.url, keys, workspace),
+        "data": demo_data.run(console, gateway, keys, workspace),
         "api": services.AUTOMATION.url,
     }
 
