@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.automation.api import Api, OperatorToken
-from tests.automation.service import AutomationProcess, automation_service
+from tests.automation.service import AutomationProcess
 from tests.platform_stack_fixtures import PlatformDeployment
 
-__all__ = ["api", "automation_service", "operator_token"]
+__all__ = ["api", "operator_token"]
 
 
 @pytest.fixture(scope="session")

@@ -26,11 +26,9 @@ from pydantic import SecretStr
 
 from executor.settings import ExecutorSettings
 from tests.automation.api import OperatorToken
-from tests.automation.service import AutomationProcess, automation_service
-from tests.executor.conftest import World, seed, world
+from tests.automation.service import AutomationProcess
+from tests.executor_world import World
 from tests.platform_stack_fixtures import PlatformDeployment
-
-__all__ = ["automation_service", "seed", "world"]
 
 REPO = Path(__file__).resolve().parents[2]
 # The strict gateway's scale: the data plane's ceiling (the most generous plan, 60000/min, burst 15000) becomes a
