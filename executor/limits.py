@@ -20,9 +20,6 @@ from falcone import routes
 from falcone.http.problems import Problem
 from falcone.plans import catalog
 
-# A bucket holds this fraction of a minute's allowance (seed 003's profiles: burst ≈ a quarter of the rate).
-BURST_FRACTION = 0.25
-
 
 @dataclass(slots=True)
 class _Bucket:
@@ -36,20 +33,31 @@ class RateLimiter:
     ) -> None:
         self.multiplier, self.max_buckets, self.clock = multiplier, max_buckets, clock
         self._buckets: OrderedDict[tuple[str, str, str, str, str], _Bucket] = OrderedDict()
+        self._profiles: dict[tuple[str, str], routes.RateProfile] = {}
+
+    def profile(self, method: str, route: str) -> routes.RateProfile:
+        """The catalogue's profile of a route (its template, so the lookup is made once per route, not per
+        request); a route the catalogue does not list is limited as data."""
+        profile = self._profiles.get((method, route))
+        if profile is None:
+            table = routes.catalog()
+            entry = table.route(method, route)
+            profile = table.profile(entry) if entry is not None else table.profiles["data_api"]
+            self._profiles[(method, route)] = profile
+        return profile
 
     def limits(self, identity: Identity, profile: routes.RateProfile) -> tuple[float, float]:
         """(requests per minute, burst) of the credential on a route of that profile."""
         if profile.per_minute == "plan":
             per_minute = catalog().plan(identity.plan).quotas.api_calls_per_minute * self.multiplier
-            return per_minute, per_minute * BURST_FRACTION
+            return per_minute, per_minute * routes.PLAN_BURST_FRACTION
         assert profile.burst is not None
         return profile.per_minute * self.multiplier, profile.burst * self.multiplier
 
-    def take(self, identity: Identity, method: str, path: str) -> None:
-        """Spend one request of the credential's allowance on the route's profile, or raise the 429."""
-        table = routes.catalog()
-        route = table.route(method, path)
-        profile = table.profile(route) if route is not None else table.profiles["data_api"]
+    def take(self, identity: Identity, method: str, route: str) -> None:
+        """Spend one request of the credential's allowance on the route's profile, or raise the 429. `route`: the
+        matched route's template (a path works too, at the cost of a catalogue lookup per distinct path)."""
+        profile = self.profile(method, route)
         per_minute, burst = self.limits(identity, profile)
         rate, capacity = per_minute / 60.0, max(1.0, burst)
         key = (profile.name, identity.tenant, identity.workspace, identity.kind, identity.subject)

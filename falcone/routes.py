@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 CATALOG = Path(__file__).with_name("catalog") / "routes.toml"
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _PARAMETER = re.compile(r"\{[a-z_]+\}")
+# A `plan` profile's burst: this fraction of the plan's per-minute rate (seed 003's profiles: burst ≈ a quarter).
+PLAN_BURST_FRACTION = 0.25
 _PREFIX = re.compile(r"^(/[a-z0-9._-]+|/\{[a-z_]+\})+$")
 
 
@@ -59,9 +61,7 @@ class Route(_Frozen):
     @property
     def pattern(self) -> re.Pattern[str]:
         """The prefix as a regular expression over paths: itself or anything below it."""
-        segments = self.prefix.strip("/").split("/")
-        parts = ["[^/]+" if _PARAMETER.fullmatch(segment) else re.escape(segment) for segment in segments]
-        return re.compile("^/" + "/".join(parts) + "(/.*)?$")
+        return _prefix_pattern(self.prefix)
 
     def matches(self, method: str, path: str) -> bool:
         return method in self.methods and self.pattern.match(path) is not None
@@ -98,6 +98,13 @@ class RouteCatalog(_Frozen):
 
     def is_internal(self, path: str) -> bool:
         return path in self.internal
+
+
+@cache
+def _prefix_pattern(prefix: str) -> re.Pattern[str]:
+    segments = prefix.strip("/").split("/")
+    parts = ["[^/]+" if _PARAMETER.fullmatch(segment) else re.escape(segment) for segment in segments]
+    return re.compile("^/" + "/".join(parts) + "(/.*)?$")
 
 
 @cache

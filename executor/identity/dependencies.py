@@ -15,8 +15,9 @@ async def current_identity(request: Request) -> Identity:
     identity = await resolver.resolve(request.headers)
     request.state.identity = identity  # the access log names the caller
     limiter: RateLimiter = request.app.state.limiter
-    # a WebSocket handshake (no method in its scope) is a GET upgrade
-    limiter.take(identity, request.scope.get("method", "GET"), request.url.path)
+    # a WebSocket handshake (no method in its scope) is a GET upgrade; the route template keys the profile lookup
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    limiter.take(identity, request.scope.get("method", "GET"), route)
     return identity
 
 

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from components.identity import PLATFORM_API_CLIENTS
 from falcone.plans import catalog as plan_catalog
-from falcone.routes import Domain, Route, RouteCatalog
+from falcone.routes import PLAN_BURST_FRACTION, Domain, Route, RouteCatalog
 
 Json = dict[str, Any]
 
@@ -58,7 +58,6 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _MAX_INT64 = 2**63 - 1
 # Per-credential buckets kept per route (least recently used dropped first, which resets that bucket).
 _MAX_BUCKETS = 10_000
-_PLAN_BURST_FRACTION = 0.25  # catalog/routes.toml: a plan rate's burst is a quarter of it
 
 
 @dataclass(frozen=True)
@@ -392,7 +391,7 @@ def bucket(catalog: RouteCatalog, route: Route, multiplier: float) -> Bucket:
     profile = catalog.profile(route)
     if profile.per_minute == "plan":
         per_minute = float(max(plan.quotas.api_calls_per_minute for plan in plan_catalog().plans.values()))
-        burst = per_minute * _PLAN_BURST_FRACTION
+        burst = per_minute * PLAN_BURST_FRACTION
     else:
         per_minute, burst = float(profile.per_minute), float(profile.burst or 1)
     per_minute, burst = per_minute * multiplier, max(1.0, burst * multiplier)

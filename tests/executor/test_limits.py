@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 from executor.app import create_app
-from executor.limits import BURST_FRACTION
 from falcone.plans import catalog
+from falcone.routes import PLAN_BURST_FRACTION
 from tests.executor.conftest import Seed, World
 
 pytestmark = [pytest.mark.toolchain, pytest.mark.platform]
@@ -40,7 +40,7 @@ async def test_one_keys_burst_does_not_throttle_another_key(
 ) -> None:
     noisy, quiet = world.workspaces[0], world.workspaces[1]
     assert noisy.plan == "starter"
-    burst = int(catalog().plan("starter").quotas.api_calls_per_minute * SCALE * BURST_FRACTION)
+    burst = int(catalog().plan("starter").quotas.api_calls_per_minute * SCALE * PLAN_BURST_FRACTION)
     target = seed.todo_ids[noisy.label][0]
     statuses = [
         (await strict_client.get(f"/v1/collections/todos/documents/{target}", headers=noisy.headers())).status_code

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from executor.identity.schemas import Identity
-from executor.limits import BURST_FRACTION, RateLimiter
+from executor.limits import RateLimiter
 from falcone.http.problems import Problem
 from falcone.plans import catalog
+from falcone.routes import PLAN_BURST_FRACTION
 from falcone.routes import catalog as routes
 
 PUBLISH = ("POST", "/v1/events/topics/events/publish")
@@ -45,7 +46,7 @@ def test_event_publishing_has_seed_003s_burst_and_data_routes_the_plans() -> Non
     event_burst = routes().profiles["event_gateway"].burst
     assert _spend(limiter, key, *PUBLISH) == event_burst
     # the same key still reads: another profile, another bucket, sized by the plan
-    plan_burst = int(catalog().plan("growth").quotas.api_calls_per_minute * BURST_FRACTION)
+    plan_burst = int(catalog().plan("growth").quotas.api_calls_per_minute * PLAN_BURST_FRACTION)
     assert _spend(limiter, key, *READ) == plan_burst
 
 
@@ -60,4 +61,4 @@ def test_each_key_has_its_own_bucket() -> None:
 
 def test_the_multiplier_scales_every_profile() -> None:
     limiter = RateLimiter(multiplier=0.1, clock=_frozen)
-    assert _spend(limiter, _identity("k", plan="starter"), *READ) == int(600 * BURST_FRACTION * 0.1)
+    assert _spend(limiter, _identity("k", plan="starter"), *READ) == int(600 * PLAN_BURST_FRACTION * 0.1)
