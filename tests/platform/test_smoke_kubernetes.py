@@ -4,7 +4,6 @@ validation by the server, and authentication and RBAC refusing who they should."
 
 import datetime
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
@@ -17,17 +16,10 @@ from cryptography.x509.oid import NameOID
 
 from falcone import toolchain
 from localplatform import process
-from localplatform.endpoints import KubernetesEndpoint, PlatformEndpoints
+from localplatform.endpoints import KubernetesEndpoint
 
+# kubernetes_endpoint and the admin client kubernetes_api: tests/platform_fixtures.py
 pytestmark = pytest.mark.platform
-START_HINT = "start it: scripts/platform start etcd kube-apiserver kube-controller-manager"
-
-
-@pytest.fixture(scope="module")
-def kubernetes_endpoint(platform_endpoints: PlatformEndpoints) -> KubernetesEndpoint:
-    if platform_endpoints.kubernetes is None:
-        pytest.fail(f"kube-apiserver is not running; {START_HINT}", pytrace=False)
-    return platform_endpoints.kubernetes
 
 
 def _client(endpoint: KubernetesEndpoint, cert: tuple[Path, Path] | None = None) -> httpx2.Client:
@@ -37,49 +29,42 @@ def _client(endpoint: KubernetesEndpoint, cert: tuple[Path, Path] | None = None)
     return httpx2.Client(base_url=endpoint.server, verify=context, timeout=30.0)
 
 
-@pytest.fixture
-def admin(kubernetes_endpoint: KubernetesEndpoint) -> Iterator[httpx2.Client]:
-    ep = kubernetes_endpoint
-    with _client(ep, (ep.client_certificate_file, ep.client_key_file)) as client:
-        yield client
-
-
-def test_version_is_the_one_built(admin: httpx2.Client) -> None:
-    response = admin.get("/version")
+def test_version_is_the_one_built(kubernetes_api: httpx2.Client) -> None:
+    response = kubernetes_api.get("/version")
     assert response.status_code == 200
     expected = toolchain.load().server("kubernetes").version
     assert response.json()["gitVersion"] == f"v{expected}"
 
 
-def test_namespace_create_read_delete(admin: httpx2.Client) -> None:
+def test_namespace_create_read_delete(kubernetes_api: httpx2.Client) -> None:
     name = f"smoke-{uuid4().hex[:8]}"
-    created = admin.post("/api/v1/namespaces", json={"metadata": {"name": name, "labels": {"smoke": "yes"}}})
+    created = kubernetes_api.post("/api/v1/namespaces", json={"metadata": {"name": name, "labels": {"smoke": "yes"}}})
     assert created.status_code == 201, created.text
-    read = admin.get(f"/api/v1/namespaces/{name}")
+    read = kubernetes_api.get(f"/api/v1/namespaces/{name}")
     assert read.status_code == 200
     assert read.json()["metadata"]["labels"]["smoke"] == "yes"
     assert read.json()["status"]["phase"] == "Active"
 
-    assert admin.delete(f"/api/v1/namespaces/{name}").status_code == 200
+    assert kubernetes_api.delete(f"/api/v1/namespaces/{name}").status_code == 200
     # The namespace controller empties and finalizes it; without it the namespace would stay Terminating.
-    assert process.wait_for(lambda: admin.get(f"/api/v1/namespaces/{name}").status_code == 404, 60.0, 0.5)
+    assert process.wait_for(lambda: kubernetes_api.get(f"/api/v1/namespaces/{name}").status_code == 404, 60.0, 0.5)
 
 
-def test_the_server_validates_objects(admin: httpx2.Client) -> None:
-    invalid = admin.post("/api/v1/namespaces", json={"metadata": {"name": "Not_A_DNS_Label"}})
+def test_the_server_validates_objects(kubernetes_api: httpx2.Client) -> None:
+    invalid = kubernetes_api.post("/api/v1/namespaces", json={"metadata": {"name": "Not_A_DNS_Label"}})
     assert invalid.status_code == 422
     assert invalid.json()["reason"] == "Invalid"
 
 
-def test_anonymous_requests_are_refused(kubernetes_endpoint: KubernetesEndpoint, admin: httpx2.Client) -> None:
-    assert admin.get("/api/v1/namespaces").status_code == 200  # positive control: the admin credential
+def test_anonymous_requests_are_refused(kubernetes_endpoint: KubernetesEndpoint, kubernetes_api: httpx2.Client) -> None:
+    assert kubernetes_api.get("/api/v1/namespaces").status_code == 200  # positive control: the admin credential
     with _client(kubernetes_endpoint) as anonymous:
         assert anonymous.get("/api/v1/namespaces").status_code == 401
         assert anonymous.get("/readyz").status_code == 401
 
 
 def test_a_user_without_role_bindings_is_forbidden(
-    kubernetes_endpoint: KubernetesEndpoint, admin: httpx2.Client, tmp_path: Path
+    kubernetes_endpoint: KubernetesEndpoint, kubernetes_api: httpx2.Client, tmp_path: Path
 ) -> None:
     """RBAC is on: a valid certificate of our CA authenticates, and grants nothing by itself."""
     cert, key = _client_certificate(kubernetes_endpoint, f"smoke-nobody-{uuid4().hex[:6]}", tmp_path)
@@ -87,7 +72,7 @@ def test_a_user_without_role_bindings_is_forbidden(
         denied = nobody.get("/api/v1/namespaces")
     assert denied.status_code == 403
     assert denied.json()["reason"] == "Forbidden"
-    assert admin.get("/api/v1/namespaces").status_code == 200
+    assert kubernetes_api.get("/api/v1/namespaces").status_code == 200
 
 
 def _client_certificate(endpoint: KubernetesEndpoint, user: str, directory: Path) -> tuple[Path, Path]:
