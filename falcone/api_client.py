@@ -3,13 +3,14 @@ followed live through their Server-Sent Events."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
+
+from falcone import sse
 
 OPERATOR_CLIENT = "in-falcone-operator"
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -77,14 +78,9 @@ class AutomationClient:
                     headers={"Authorization": f"Bearer {self.token()}", "Last-Event-ID": last},
                     timeout=httpx2.Timeout(30.0, read=None),
                 ) as response:
-                    kind = ""
-                    for line in response.iter_lines():
-                        if line.startswith("id: "):
-                            last = line.removeprefix("id: ")
-                        elif line.startswith("event: "):
-                            kind = line.removeprefix("event: ")
-                        elif line.startswith("data: "):
-                            on_event(kind, json.loads(line.removeprefix("data: ")))
+                    for event in sse.events(response.iter_lines()):
+                        last = event.id or last
+                        on_event(event.kind, event.data)
             except httpx2.TransportError:
                 time.sleep(1)
                 continue

@@ -15,6 +15,7 @@ from typing import Any
 import httpx2
 from rich.console import Console
 
+from falcone import sse
 from falcone.api_client import AutomationClient
 from localplatform.settings import PlatformSettings
 
@@ -85,17 +86,12 @@ class _Subscription:
                 if response.status_code != 200:
                     self.error = f"{response.status_code} {response.read().decode()}"
                     return
-                event = ""
-                for line in response.iter_lines():
-                    if line.startswith("event:"):
-                        event = line.partition(":")[2].strip()
-                        if event != "record":  # the stream's first event says it is positioned
-                            self.ready.set()
-                    elif line.startswith("data:") and event == "record":
-                        payload = json.loads(line.partition(":")[2])
-                        if self.wanted(payload):
-                            self.found = payload
-                            return
+                for event in sse.events(response.iter_lines()):
+                    if event.kind != "record":  # the stream's first event says it is positioned
+                        self.ready.set()
+                    elif self.wanted(event.data):
+                        self.found = event.data
+                        return
         except httpx2.HTTPError as error:
             self.error = f"{type(error).__name__}: {error}"
         finally:
