@@ -17,7 +17,6 @@ does not pay for them (docs/toolchain.md).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from falcone.errors import SetupError
+from localplatform.process import file_lock
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOOLCHAIN_DIR = REPO_ROOT / "toolchain"
@@ -229,6 +229,21 @@ def _write_stamp(binary: Path, stamp: str) -> None:
     binary.with_name(binary.name + ".stamp").write_text(stamp)
 
 
+def _wrapper_files(go_dir: Path) -> list[Path]:
+    """What a wrapper module builds from: its Go files, go.mod and go.sum (the stamp's inputs)."""
+    return [*go_dir.glob("*.go"), go_dir / "go.mod", go_dir / "go.sum"]
+
+
+def _build_stamped(
+    go_dir: Path, binary: Path, stamp: str, *, package: str, ldflags: str, log: Path, what: str, tags: str = ""
+) -> None:
+    """Build into a partial file moved into place, then stamp it: an interrupted build never looks finished."""
+    partial = binary.with_name(binary.name + ".partial")
+    _go_build(go_dir, package=package, output=partial, ldflags=ldflags, log=log, what=what, tags=tags)
+    partial.replace(binary)
+    _write_stamp(binary, stamp)
+
+
 def _module_dir(go_dir: Path, module: str) -> Path:
     """The module's source in the module cache, downloaded first if needed (at the version go.mod requires)."""
     out = _run_logged(
@@ -260,7 +275,7 @@ def build_cli(toolchain: Toolchain, progress: Progress) -> bool:
     """The CLI, the language host and the dynamic-provider plugin, next to each other. True if it built."""
     go_dir = TOOLCHAIN_DIR / "go" / "pulumi"
     langhost = TOOLCHAIN_DIR / "langhost" / "pulumi_language_python.py"
-    stamp = _stamp([*go_dir.glob("*.go"), go_dir / "go.mod", go_dir / "go.sum", langhost], toolchain.pulumi_version)
+    stamp = _stamp([*_wrapper_files(go_dir), langhost], toolchain.pulumi_version)
     if _up_to_date(toolchain.pulumi, stamp):
         progress(f"pulumi {toolchain.pulumi_version}: cached")
         return False
@@ -335,7 +350,7 @@ def _install_language_host(toolchain: Toolchain, source: Path) -> None:
 def build_provider(toolchain: Toolchain, provider: ProviderSpec, progress: Progress) -> bool:
     go_dir = TOOLCHAIN_DIR / "go" / provider.go_dir
     binary = toolchain.provider_binary(provider)
-    stamp = _stamp([*go_dir.glob("*.go"), go_dir / "go.mod", go_dir / "go.sum"], provider.version)
+    stamp = _stamp(_wrapper_files(go_dir), provider.version)
     if _up_to_date(binary, stamp):
         progress(f"pulumi-resource-{provider.name} {provider.version}: cached")
         return False
@@ -400,29 +415,25 @@ def build_server(toolchain: Toolchain, server: ServerSpec, progress: Progress) -
     The only server is Kubernetes', so the version is stamped in the Kubernetes way. Two commands (the setup and
     `scripts/platform start`) may ask at once: a lock makes the second wait and then find everything built."""
     go_dir = TOOLCHAIN_DIR / "go" / server.go_dir
-    stamp = _stamp([*go_dir.glob("*.go"), go_dir / "go.mod", go_dir / "go.sum"], f"{server.version} {server.tags}")
+    stamp = _stamp(_wrapper_files(go_dir), f"{server.version} {server.tags}")
     directory = toolchain.server_dir(server)
-    directory.parent.mkdir(parents=True, exist_ok=True)
     built = False
-    with (directory.parent / f".{directory.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(directory.parent / f".{directory.name}.lock"):
         for command in server.commands:
             binary = toolchain.server_binary(server, command)
             if _up_to_date(binary, stamp):
                 continue
             progress(f"{command} {server.version}: building from Go modules (10+ min on 2 cores when cold)")
-            partial = binary.with_name(binary.name + ".partial")
-            _go_build(
+            _build_stamped(
                 go_dir,
+                binary,
+                stamp,
                 package=f"{server.module}/cmd/{command}",
-                output=partial,
                 ldflags=_kubernetes_ldflags(server.version),
                 tags=server.tags,
                 log=toolchain.cache_root / "toolchain" / "logs" / f"server-{command}.log",
                 what=f"building {command}",
             )
-            partial.replace(binary)
-            _write_stamp(binary, stamp)
             built = True
     return built
 
@@ -447,25 +458,21 @@ def build_tool(toolchain: Toolchain, tool: ToolSpec, progress: Progress) -> bool
             fix=f"make [tools.{tool.name}] and the wrapper module agree (docs/toolchain.md, 'Updating a version')",
         )
     binary = toolchain.tool_binary(tool)
-    stamp = _stamp([*go_dir.glob("*.go"), go_dir / "go.mod", go_dir / "go.sum"], tool.version)
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    with (binary.parent.parent / f".{binary.parent.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    stamp = _stamp(_wrapper_files(go_dir), tool.version)
+    with file_lock(binary.parent.parent / f".{binary.parent.name}.lock"):
         if _up_to_date(binary, stamp):
             return False
         progress(f"{tool.name} {tool.version}: building from Go modules (a few minutes when cold)")
-        partial = binary.with_name(binary.name + ".partial")
         flags = [f"-X {name}={value.format(version=tool.version)}" for name, value in sorted(tool.variables.items())]
-        _go_build(
+        _build_stamped(
             go_dir,
+            binary,
+            stamp,
             package=tool.package,
-            output=partial,
             ldflags=" ".join(["-s -w", *flags]),
             log=toolchain.cache_root / "toolchain" / "logs" / f"tool-{tool.name}.log",
             what=f"building {tool.name}",
         )
-        partial.replace(binary)
-        _write_stamp(binary, stamp)
     return True
 
 
