@@ -62,6 +62,20 @@ def _table_lock(props: dict[str, Any]) -> str:
     return f"table:{props['schema']}.{props['table']}"
 
 
+def _table_name(props: dict[str, Any]) -> sql.Composable:
+    """`schema.table` of an object that lives on a table (a grant, a policy, a trigger)."""
+    return sql.SQL("{}.{}").format(
+        sql.Identifier(_identifier(props["schema"])), sql.Identifier(_identifier(props["table"]))
+    )
+
+
+def _with_drift(result: DiffResult, drifted: bool) -> DiffResult:
+    """A declared-properties diff, made an update when the live object drifted from what was applied."""
+    if drifted and not result.changes:
+        return DiffResult(changes=True, replaces=[], delete_before_replace=False)
+    return result
+
+
 # --- databases ----------------------------------------------------------------------------------------------
 
 
@@ -579,6 +593,52 @@ class PostgresTable(Resource):
         super().__init__(*_resource(TableProvider(), resource_name, args, connection, opts))
 
 
+class _OnTableProvider(Provider):
+    """An object named on a table (a policy, a trigger), replaced by dropping and creating it in one transaction:
+    PostgreSQL has no CREATE OR REPLACE POLICY, and the table is never without it in between. Subclasses read it
+    back (`_live`: `live_*` keys, None when gone) and apply it (`_apply`, through `_replace`)."""
+
+    keyword: str  # POLICY | TRIGGER
+
+    def _live(self, props: dict[str, Any]) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _drop(self, props: dict[str, Any]) -> sql.Composed:
+        return sql.SQL("DROP {} IF EXISTS {} ON {}").format(
+            sql.SQL(self.keyword), sql.Identifier(_identifier(props["name"])), _table_name(props)
+        )
+
+    def _replace(self, props: dict[str, Any], statement: sql.Composed) -> dict[str, Any]:
+        """Drop and create; what is live afterwards."""
+        with connect(props, props["database"]) as connection, serialized(connection, _table_lock(props)):
+            connection.execute(self._drop(props))
+            connection.execute(statement)
+        return self._live(props) or {}
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        # One of this name left by an interrupted run is replaced by the declared one (adoption, base.py).
+        outs = self._apply(props)
+        return CreateResult(id_=f"{props['database']}/{props['schema']}.{props['table']}/{props['name']}", outs=outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        live = self._live(props)
+        return ReadResult(id_="", outs={}) if live is None else ReadResult(id_=id_, outs={**props, **live})
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._apply(news))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        with connect(props, props["database"]) as connection, serialized(connection, _table_lock(props)):
+            exists = connection.execute(
+                "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s", (props["schema"], props["table"])
+            ).fetchone()
+            if exists:
+                connection.execute(self._drop(props))
+
+
 @dataclass(frozen=True)
 class PolicyArgs:
     database: str
@@ -591,9 +651,11 @@ class PolicyArgs:
     command: str = "ALL"  # ALL | SELECT | INSERT | UPDATE | DELETE
 
 
-class PolicyProvider(Provider):
+class PolicyProvider(_OnTableProvider):
     """An RLS policy. PostgreSQL stores expressions deparsed, so we keep the server's form of what we applied
     (`applied_*`) and compare it with the live form (`live_*`): any out-of-band edit or drop is drift."""
+
+    keyword = "POLICY"
 
     def _live(self, props: dict[str, Any]) -> dict[str, Any] | None:
         with connect(props, props["database"]) as connection:
@@ -607,37 +669,20 @@ class PolicyProvider(Provider):
         return {"live_using": row[0], "live_with_check": row[1], "live_command": row[2], "live_roles": sorted(row[3])}
 
     def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
-        """Drop and create in one transaction: PostgreSQL has no CREATE OR REPLACE POLICY."""
         if props["command"] not in {"ALL", "SELECT", "INSERT", "UPDATE", "DELETE"}:
             raise ValueError(f"unknown policy command {props['command']!r}")
-        name = sql.Identifier(_identifier(props["name"]))
-        table = sql.SQL("{}.{}").format(
-            sql.Identifier(_identifier(props["schema"])), sql.Identifier(_identifier(props["table"]))
-        )
         statement = sql.SQL("CREATE POLICY {} ON {} AS PERMISSIVE FOR {} TO {} USING ({})").format(
-            name,
-            table,
+            sql.Identifier(_identifier(props["name"])),
+            _table_name(props),
             sql.SQL(props["command"]),
             sql.SQL(", ").join(sql.Identifier(_identifier(role)) for role in props["roles"]),
             sql.SQL(props["using"]),
         )
         if props.get("with_check"):
             statement = sql.SQL("{} WITH CHECK ({})").format(statement, sql.SQL(props["with_check"]))
-        with connect(props, props["database"]) as connection, serialized(connection, _table_lock(props)):
-            connection.execute(sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(name, table))
-            connection.execute(statement)
-        live = self._live(props) or {}
+        live = self._replace(props, statement)
         applied = {key.replace("live_", "applied_"): value for key, value in live.items()}
         return {**props, **live, **applied}
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        # Replacing: a policy of this name left by an interrupted run is adopted (base.py) with the declared rule.
-        outs = self._apply(props)
-        return CreateResult(id_=f"{props['database']}/{props['schema']}.{props['table']}/{props['name']}", outs=outs)
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        live = self._live(props)
-        return ReadResult(id_="", outs={}) if live is None else ReadResult(id_=id_, outs={**props, **live})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         result = diff_properties(
@@ -649,24 +694,7 @@ class PolicyProvider(Provider):
         edited = any(
             olds.get(f"live_{key}") != olds.get(f"applied_{key}") for key in ("using", "with_check", "command", "roles")
         )
-        if edited and not result.changes:
-            return DiffResult(changes=True, replaces=[], delete_before_replace=False)
-        return result
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._apply(news))
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        with connect(props, props["database"]) as connection, serialized(connection, _table_lock(props)):
-            exists = connection.execute(
-                "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s", (props["schema"], props["table"])
-            ).fetchone()
-            if exists:
-                connection.execute(
-                    sql.SQL("DROP POLICY IF EXISTS {} ON {}.{}").format(
-                        sql.Identifier(props["name"]), sql.Identifier(props["schema"]), sql.Identifier(props["table"])
-                    )
-                )
+        return _with_drift(result, edited)
 
 
 class PostgresPolicy(Resource):
@@ -709,9 +737,7 @@ class TableGrantProvider(_AclGrantProvider):
         return _table_lock(props)
 
     def _target(self, props: dict[str, Any]) -> sql.Composable:
-        return sql.SQL("TABLE {}.{}").format(
-            sql.Identifier(_identifier(props["schema"])), sql.Identifier(_identifier(props["table"]))
-        )
+        return sql.SQL("TABLE {}").format(_table_name(props))
 
 
 class PostgresTableGrant(Resource):
@@ -749,14 +775,11 @@ class TriggerArgs:
     level: str = "ROW"  # ROW | STATEMENT
 
 
-class TriggerProvider(Provider):
+class TriggerProvider(_OnTableProvider):
     """A trigger, compared by the server's own rendering (`pg_get_triggerdef`) of what we applied with its live
     rendering, plus whether it fires: a dropped, replaced or disabled trigger is drift."""
 
-    def _table(self, props: dict[str, Any]) -> sql.Composable:
-        return sql.SQL("{}.{}").format(
-            sql.Identifier(_identifier(props["schema"])), sql.Identifier(_identifier(props["table"]))
-        )
+    keyword = "TRIGGER"
 
     def _live(self, props: dict[str, Any]) -> dict[str, Any] | None:
         with connect(props, props["database"]) as connection:
@@ -774,32 +797,18 @@ class TriggerProvider(Provider):
             raise ValueError(f"events must be some of {list(TRIGGER_EVENTS)}")
         if props["timing"] not in {"BEFORE", "AFTER"} or props["level"] not in {"ROW", "STATEMENT"}:
             raise ValueError("timing must be BEFORE|AFTER and level ROW|STATEMENT")
-        name, table = sql.Identifier(_identifier(props["name"])), self._table(props)
         statement = sql.SQL("CREATE TRIGGER {} {} {} ON {} FOR EACH {} EXECUTE FUNCTION {}.{}({})").format(
-            name,
+            sql.Identifier(_identifier(props["name"])),
             sql.SQL(props["timing"]),
             sql.SQL(" OR ").join(sql.SQL(event) for event in events),
-            table,
+            _table_name(props),
             sql.SQL(props["level"]),
             sql.Identifier(_identifier(props["function_schema"])),
             sql.Identifier(_identifier(props["function"])),
             sql.SQL(", ").join(sql.Literal(argument) for argument in props.get("arguments") or []),
         )
-        # Dropped and created in one transaction: the table is never without it in between.
-        with connect(props, props["database"]) as connection, serialized(connection, _table_lock(props)):
-            connection.execute(sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(name, table))
-            connection.execute(statement)
-        live = self._live(props) or {}
+        live = self._replace(props, statement)
         return {**props, **live, "applied_definition": live.get("live_definition")}
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        # A trigger of this name left by an interrupted run is replaced by the declared one (adoption, base.py).
-        outs = self._apply(props)
-        return CreateResult(id_=f"{props['database']}/{props['schema']}.{props['table']}/{props['name']}", outs=outs)
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        live = self._live(props)
-        return ReadResult(id_="", outs={}) if live is None else ReadResult(id_=id_, outs={**props, **live})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         result = diff_properties(
@@ -811,24 +820,7 @@ class TriggerProvider(Provider):
         # The arguments' order matters (diff_properties compares string lists as sets).
         reordered = olds.get("arguments") != news.get("arguments")
         edited = olds.get("live_definition") != olds.get("applied_definition") or olds.get("live_enabled") is False
-        if (edited or reordered) and not result.changes:
-            return DiffResult(changes=True, replaces=[], delete_before_replace=False)
-        return result
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._apply(news))
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        with connect(props, props["database"]) as connection, serialized(connection, _table_lock(props)):
-            exists = connection.execute(
-                "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s", (props["schema"], props["table"])
-            ).fetchone()
-            if exists:
-                connection.execute(
-                    sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
-                        sql.Identifier(_identifier(props["name"])), self._table(props)
-                    )
-                )
+        return _with_drift(result, edited or reordered)
 
 
 class PostgresTrigger(Resource):
