@@ -6,7 +6,6 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -178,13 +177,8 @@ def service_start(names: ServiceNames = None) -> None:
     stack up, which the executor reads; the gateway goes last, in front of both."""
     from falcone import services
 
-    starters: dict[str, Callable[[], None]] = {
-        "automation": services.AUTOMATION.start,
-        "executor": services.start_executor,
-        "gateway": services.start_gateway,
-    }
     for name in _services(names):
-        starters[name]()
+        services.SERVICES[name].start()
         console.print(f"{name} ready at {services.SERVICES[name].url}")
 
 

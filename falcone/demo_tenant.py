@@ -101,8 +101,8 @@ def up(console: Console) -> dict[str, Any]:
         _apply(session, console, client.mutate("POST", f"/v1/tenants/{TENANT}/workspaces/{WORKSPACE}/repair"))
     workspace = client.get(f"/v1/tenants/{TENANT}/workspaces/{WORKSPACE}")
     assert workspace is not None
-    services.start_executor()
-    services.start_gateway()
+    services.EXECUTOR.start()
+    services.GATEWAY.start()
     gateway = services.GATEWAY.url
     console.print(f"[bold]data calls[/] through the gateway ({gateway}) to the executor, with the workspace's API keys")
     keys = demo_data.workspace_keys(client, TENANT, WORKSPACE)

@@ -8,7 +8,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,8 @@ class LocalService:
     # Where readiness is asked (default: the service's own /readyz).
     ready_port: int | None = None
     ready_path: str = "/readyz"
+    # Its settings on the local platform, worked out only when a process is spawned (they may mint a credential).
+    environment: Callable[[], Mapping[str, str]] | None = None
 
     @property
     def url(self) -> str:
@@ -61,15 +63,17 @@ class LocalService:
         except httpx2.TransportError:
             return False
 
-    def start(self, env: Mapping[str, str] | None = None, timeout: float = 300) -> None:
-        """Start unless it already runs; wait until it is ready (its first start brings the platform stack up)."""
+    def start(self, timeout: float = 300) -> None:
+        """Start unless it already runs; wait until it is ready (the automation service's first start brings the
+        platform stack up, which the executor and the gateway read: start them after it)."""
         pid_file, log = self._paths()
         record = self.running()
         if record is None:
+            env = self.environment() if self.environment else {}
             child = process.spawn(
                 [sys.executable, "-m", self.module],
                 log,
-                env={**os.environ, f"{self.env_prefix}PORT": str(self.port), **(env or {})},
+                env={**os.environ, f"{self.env_prefix}PORT": str(self.port), **env},
             )
             record = process.write_pid_file(pid_file, child.pid)
         if not process.wait_for(lambda: self.ready() or not process.is_alive(record), timeout, interval=0.5):
@@ -93,7 +97,11 @@ AUTOMATION = LocalService(
 
 
 EXECUTOR = LocalService(
-    "executor", "executor", int(os.environ.get("FALCONE_EXECUTOR_PORT", "18500")), "FALCONE_EXECUTOR_"
+    "executor",
+    "executor",
+    int(os.environ.get("FALCONE_EXECUTOR_PORT", "18500")),
+    "FALCONE_EXECUTOR_",
+    environment=lambda: executor_environment(*_platform()),
 )
 
 
@@ -105,6 +113,7 @@ GATEWAY = LocalService(
     "FALCONE_GATEWAY_",
     ready_port=int(os.environ.get("FALCONE_GATEWAY_ADMIN_PORT", "18601")),
     ready_path="/ready",
+    environment=lambda: gateway_environment(*_platform()),
 )
 
 
@@ -180,19 +189,5 @@ def _platform() -> tuple[Backends, PlatformOutputs]:
     return backends_from_endpoints(endpoints.load()), outputs
 
 
-def start_executor() -> None:
-    """Start the executor on the local platform unless it runs (the platform stack must exist: start the
-    automation service first, it brings that stack up)."""
-    if EXECUTOR.running() is not None and EXECUTOR.ready():
-        return
-    EXECUTOR.start(env=executor_environment(*_platform()))
-
-
-def start_gateway() -> None:
-    """Start the gateway unless it runs (after the two services: it routes to them and reads the registry)."""
-    if GATEWAY.running() is not None and GATEWAY.ready():
-        return
-    GATEWAY.start(env=gateway_environment(*_platform()))
-
-
+# In start order: the gateway routes to the two others and reads the registry.
 SERVICES = {"automation": AUTOMATION, "executor": EXECUTOR, "gateway": GATEWAY}
