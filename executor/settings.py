@@ -104,3 +104,13 @@ class ExecutorSettings(BaseSettings):
     # Identity headers (x-tenant-id, ...) are trusted only on requests that carry this secret in
     # `x-gateway-secret` and no credential. Unset: never trusted.
     gateway_secret: SecretStr | None = None
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as the environment `python -m executor` reads them back from (unset ones left out)."""
+        prefix = self.model_config.get("env_prefix", "")
+        environment = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+                environment[f"{prefix}{name.upper()}"] = str(plain)
+        return environment

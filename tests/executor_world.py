@@ -333,30 +333,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def executor_url(world: World) -> Iterator[str]:
     """A real `python -m executor` process (uvicorn) on a free port, for clients that need a socket."""
-    port, settings = _free_port(), world.settings
-    assert settings.gateway_secret is not None
-    env = {
-        **os.environ,
-        "FALCONE_EXECUTOR_PORT": str(port),
-        "FALCONE_EXECUTOR_METADATA_DSN": settings.metadata_dsn.get_secret_value(),
-        "FALCONE_EXECUTOR_VAULT_ADDRESS": settings.vault_address,
-        "FALCONE_EXECUTOR_VAULT_TOKEN": settings.vault_token.get_secret_value(),
-        "FALCONE_EXECUTOR_VAULT_MOUNT": settings.vault_mount,
-        "FALCONE_EXECUTOR_POSTGRES_HOST": settings.postgres_host,
-        "FALCONE_EXECUTOR_POSTGRES_PORT": str(settings.postgres_port),
-        "FALCONE_EXECUTOR_MONGO_URL": settings.mongo_url,
-        "FALCONE_EXECUTOR_GATEWAY_SECRET": settings.gateway_secret.get_secret_value(),
-        "FALCONE_EXECUTOR_LOG_LEVEL": "warning",
-        # A realtime stream schemathesis happens to open on an existing table ends by itself.
-        "FALCONE_EXECUTOR_REALTIME_MAX_STREAM_S": "60",
-        "FALCONE_EXECUTOR_S3_ENDPOINT": settings.s3_endpoint,
-        "FALCONE_EXECUTOR_S3_REGION": settings.s3_region,
-        "FALCONE_EXECUTOR_MAX_OBJECT_BYTES": str(settings.max_object_bytes),
-        "FALCONE_EXECUTOR_RATE_LIMIT_MULTIPLIER": str(settings.rate_limit_multiplier),
-        "FALCONE_EXECUTOR_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "FALCONE_EXECUTOR_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
-        "FALCONE_EXECUTOR_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
-    }
+    port = _free_port()
+    # A realtime stream schemathesis happens to open on an existing table ends by itself.
+    settings = world.settings.model_copy(update={"port": port, "log_level": "warning", "realtime_max_stream_s": 60.0})
+    env = {**os.environ, **settings.as_environment()}
     process = subprocess.Popen([sys.executable, "-m", "executor"], env=env)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -22,9 +22,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from pydantic import SecretStr
 
-from executor.settings import ExecutorSettings
 from tests.automation.api import OperatorToken
 from tests.automation.service import AutomationProcess
 from tests.executor_world import World
@@ -77,22 +75,12 @@ class ExecutorProcess:
         return [line for line in lines if line.get("logger") == "executor.access"]
 
 
-def executor_environment(settings: ExecutorSettings, port: int) -> dict[str, str]:
-    """The world's executor settings as the environment of `python -m executor`."""
-    env = {"FALCONE_EXECUTOR_PORT": str(port), "FALCONE_EXECUTOR_LOG_LEVEL": "info"}
-    for name, value in settings.model_dump().items():
-        if value is None or name in ("port", "log_level"):
-            continue
-        value = value.get_secret_value() if isinstance(value, SecretStr) else value
-        env[f"FALCONE_EXECUTOR_{name.upper()}"] = str(value)
-    return env
-
-
 @pytest.fixture(scope="session")
 def executor_process(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutorProcess]:
     """The world's executor as a process on a port of its own; its JSON log says who each request was served as."""
     port, log = free_port(), tmp_path_factory.mktemp("executor") / "executor.log"
-    env = {**os.environ, **executor_environment(world.settings, port)}
+    settings = world.settings.model_copy(update={"port": port, "log_level": "info"})
+    env = {**os.environ, **settings.as_environment()}
     with log.open("ab") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "executor"], cwd=REPO, env=env, stdout=output, stderr=output, start_new_session=True
