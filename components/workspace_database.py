@@ -165,11 +165,12 @@ class WorkspaceDatabase(pulumi.ComponentResource):
             )
             for setting in ("tenant", "workspace")
         ]
+        notify_function = rls.notify_change_function(names)
         notify = PostgresFunction(
             f"{name}-fn-notify-change",
             # The tables created through the API fire it: deleting the workspace's data deletes their triggers
             # (a protected workspace refuses, as its schema does).
-            replace(_function_args(rls.notify_change_function(names), database), drop_cascade=args.drop_data_on_delete),
+            replace(_function_args(notify_function, database), drop_cascade=args.drop_data_on_delete),
             connection,
             child(*ready),
         )
@@ -180,8 +181,10 @@ class WorkspaceDatabase(pulumi.ComponentResource):
             connection,
             child(*ready, notify),
         )
+        # Declared tables get what `rls.create_table_function` gives the tables created through the data API.
+        context_columns = rls.context_columns(rls.context(names))
+        predicate = rls.isolation_predicate(rls.CONTEXT_COLUMNS)
         for table in args.tables:
-            protection = rls.table_protection(names, table.primary_key)
             created = PostgresTable(
                 f"{name}-table-{table.name}",
                 TableArgs(
@@ -189,7 +192,7 @@ class WorkspaceDatabase(pulumi.ComponentResource):
                     schema=schema_name,
                     name=table.name,
                     owner=names.db_role("migrator"),
-                    columns=[*table.columns, *protection.context_columns],
+                    columns=[*table.columns, *context_columns],
                 ),
                 connection,
                 # after the defaults: they decide what a new table grants
@@ -201,10 +204,10 @@ class WorkspaceDatabase(pulumi.ComponentResource):
                     database=database,
                     schema=schema_name,
                     table=table.name,
-                    name=protection.policy_name,
-                    roles=protection.policy_roles,
-                    using=protection.predicate,
-                    with_check=protection.predicate,
+                    name=rls.POLICY_NAME,
+                    roles=[names.db_role(purpose) for purpose in REQUEST_ROLES],
+                    using=predicate,
+                    with_check=predicate,
                 ),
                 connection,
                 child(created),
@@ -215,8 +218,8 @@ class WorkspaceDatabase(pulumi.ComponentResource):
                     database=database,
                     schema=schema_name,
                     table=table.name,
-                    role=protection.anon_role,
-                    privileges=protection.anon_privileges,
+                    role=names.db_role("anon"),
+                    privileges=list(rls.ANON_PRIVILEGES),
                 ),
                 connection,
                 child(created),
@@ -227,11 +230,11 @@ class WorkspaceDatabase(pulumi.ComponentResource):
                     database=database,
                     schema=schema_name,
                     table=table.name,
-                    name=protection.trigger_name,
-                    function_schema=protection.trigger_function_schema,
-                    function=protection.trigger_function,
-                    events=protection.trigger_events,
-                    arguments=protection.trigger_arguments,
+                    name=rls.CHANGE_TRIGGER,
+                    function_schema=notify_function.schema,
+                    function=notify_function.name,
+                    events=list(rls.CHANGE_EVENTS),
+                    arguments=list(table.primary_key),
                 ),
                 connection,
                 child(created, notify),

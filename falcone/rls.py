@@ -27,7 +27,6 @@ rows under the subscriber's own role and context, so a subscriber only ever rece
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from falcone.naming import WorkspaceNames
@@ -293,40 +292,6 @@ END
         owner=names.db_role("migrator"),
         execute_roles=(),
         security_definer=False,
-    )
-
-
-@dataclass(frozen=True)
-class TableProtection:
-    """What every table of a workspace carries, for the writers that declare tables one resource at a time (the
-    workspace stack); `create_table_function` applies the same in SQL."""
-
-    context_columns: list[str]
-    policy_name: str
-    policy_roles: list[str]
-    predicate: str
-    anon_role: str
-    anon_privileges: list[str]
-    trigger_name: str
-    trigger_events: list[str]
-    trigger_function_schema: str
-    trigger_function: str
-    trigger_arguments: list[str]
-
-
-def table_protection(names: WorkspaceNames, primary_key: Sequence[str]) -> TableProtection:
-    return TableProtection(
-        context_columns=context_columns(context(names)),
-        policy_name=POLICY_NAME,
-        policy_roles=[names.db_role(purpose) for purpose in REQUEST_PURPOSES],
-        predicate=isolation_predicate(CONTEXT_COLUMNS),
-        anon_role=names.db_role("anon"),
-        anon_privileges=list(ANON_PRIVILEGES),
-        trigger_name=CHANGE_TRIGGER,
-        trigger_events=list(CHANGE_EVENTS),
-        trigger_function_schema=names.schema,
-        trigger_function=NOTIFY_FUNCTION,
-        trigger_arguments=list(primary_key),
     )
 
 
