@@ -6,10 +6,11 @@ import urllib.request
 from pathlib import Path
 
 
-def http_status(url: str, timeout: float = 2.0) -> int:
+def http_status(url: str, timeout: float = 2.0, context: ssl.SSLContext | None = None) -> int:
     """HTTP status code of a GET, or 0 when nothing answers."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs we build
+        # S310: only loopback URLs we build
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:  # noqa: S310
             return int(response.status)
     except urllib.error.HTTPError as err:
         return err.code
@@ -24,10 +25,4 @@ def https_status(
     context = ssl.create_default_context(cafile=str(ca_file))
     if cert_file is not None:
         context.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:  # noqa: S310 - loopback
-            return int(response.status)
-    except urllib.error.HTTPError as err:
-        return err.code
-    except (urllib.error.URLError, OSError):
-        return 0
+    return http_status(url, timeout, context)
