@@ -67,11 +67,12 @@ def program() -> None:
             name=config.string("auditTopic", AUDIT_TOPIC),
         ),
     )
+    vault_mount = config.string("vaultMount", "secret")
     secrets = PlatformSecrets(
         "secrets",
         PlatformSecretsArgs(
             connection=config.require_connection(backends, "vault"),
-            mount=config.string("vaultMount", "secret"),
+            mount=vault_mount,
             create_mount=config.boolean("createVaultMount", False),
             policy_prefix=role_prefix,
         ),
@@ -101,7 +102,7 @@ def program() -> None:
                 wait=config.boolean("chartAwait", True),
                 values={
                     "automation": {"stackSettings": stack_settings},
-                    "executor": {"vaultMount": config.string("vaultMount", "secret")},
+                    "executor": {"vaultMount": vault_mount},
                 },
             ),
             pulumi.ResourceOptions(depends_on=[database, secrets]),
