@@ -113,9 +113,7 @@ class FalconeChart(pulumi.ComponentResource):
         )
         # `backends` is a secret Output; what is taken from it here is only hosts and ports, so the chart's
         # values (and every object they shape) stay readable in the state.
-        endpoints = pulumi.Output.unsecret(
-            pulumi.Output.from_input(args.backends).apply(lambda backends: backend_values(backends))
-        )
+        endpoints = pulumi.Output.unsecret(pulumi.Output.from_input(args.backends).apply(backend_values))
         values = endpoints.apply(lambda found: {**args.values, "backends": found})
         k8s.helm.v4.Chart(
             name,
