@@ -9,22 +9,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from fastapi import APIRouter, Query, Request, WebSocket
+from fastapi.responses import StreamingResponse
 
 from executor.events.dependencies import Events, Subscriber, subscriber_identity
 from executor.events.schemas import GROUP_PATTERN, Delivered, PublishIn, PublishOut, Start, TopicList, TopicOut
 from executor.events.service import EventsService, Subscription
 from executor.identity.dependencies import CurrentIdentity
-from falcone.http.problems import MEDIA_TYPE, TITLES, Problem, problem_responses
+from executor.streaming import SubscriptionStream, deny, relay
+from falcone.http.problems import Problem, problem_responses
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -69,7 +68,7 @@ async def subscribe(
     group: GroupQuery = None,
 ) -> StreamingResponse:
     subscription = await events.subscribe(identity, topic, start, group)
-    return EventStream(subscription, request)
+    return SubscriptionStream(subscription, _server_sent(subscription, request))
 
 
 @router.websocket("/topics/{topic}/ws")
@@ -81,44 +80,9 @@ async def subscribe_websocket(websocket: WebSocket, topic: str) -> None:
         identity = await subscriber_identity(websocket)
         subscription = await events.subscribe(identity, topic, start, group)
     except Problem as problem:
-        await _deny(websocket, problem)
+        await deny(websocket, problem)
         return
-    await websocket.accept()
-    left = asyncio.create_task(_until_disconnect(websocket))
-    try:
-        async with aclosing(subscription.events()) as stream:
-            async for event in stream:
-                if left.done():
-                    return
-                if event is not None:
-                    kind, payload = event
-                    await websocket.send_text(json.dumps({"type": kind, **payload}))
-                    if kind == "error":
-                        await websocket.close(code=1011)
-                        return
-    except WebSocketDisconnect:
-        pass
-    finally:
-        left.cancel()
-        await subscription.close()
-
-
-class EventStream(StreamingResponse):
-    """A text/event-stream that closes its subscription however the response ends (client gone, cancelled,
-    never started), so the consumer is always stopped."""
-
-    media_type = "text/event-stream"
-
-    def __init__(self, subscription: Subscription, request: Request) -> None:
-        self.subscription, self.stream = subscription, _server_sent(subscription, request)
-        super().__init__(self.stream, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self.stream.aclose()
-            await self.subscription.close()
+    await relay(websocket, subscription, {"error": 1011})
 
 
 async def _server_sent(subscription: Subscription, request: Request) -> AsyncGenerator[str]:
@@ -146,27 +110,3 @@ def _options(websocket: WebSocket) -> tuple[Start, str | None]:
     if group is not None and not re.fullmatch(GROUP_PATTERN, group):
         raise Problem(422, f"`group` must match {GROUP_PATTERN.pattern}")
     return ("earliest" if start == "earliest" else "latest"), group
-
-
-async def _until_disconnect(websocket: WebSocket) -> None:
-    """Client messages mean nothing here; reading them is how a close is noticed."""
-    while (await websocket.receive())["type"] != "websocket.disconnect":
-        pass
-
-
-async def _deny(websocket: WebSocket, problem: Problem) -> None:
-    """The refusal as an HTTP problem response where the server can send one (ASGI denial response), otherwise
-    a close before the handshake: 1008 (policy) for 4xx, 1013 (try again later) for 503."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        body: dict[str, Any] = {
-            "type": problem.type,
-            "title": TITLES.get(problem.status, "Error"),
-            "status": problem.status,
-            "detail": problem.detail,
-            "instance": websocket.url.path,
-            **problem.extensions,
-        }
-        response = JSONResponse(body, problem.status, headers=problem.headers, media_type=MEDIA_TYPE)
-        await websocket.send_denial_response(response)
-    else:
-        await websocket.close(code=1013 if problem.status >= 500 else 1008, reason=problem.detail[:120])
