@@ -18,10 +18,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 
-from executor.events.dependencies import Events, Subscriber, subscriber_identity
+from executor.events.dependencies import Events
 from executor.events.schemas import GROUP_PATTERN, Delivered, PublishIn, PublishOut, Start, TopicList, TopicOut
 from executor.events.service import EventsService, Subscription
 from executor.identity.dependencies import CurrentIdentity
+from executor.identity.subscriber import Subscriber, subscriber_identity
 from executor.streaming import SubscriptionStream, deny, relay
 from falcone.http.problems import Problem, problem_responses
 

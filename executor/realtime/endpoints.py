@@ -8,7 +8,7 @@
 - `WS …/ws` under both: the same as JSON text messages with a `type`.
 
 Who subscribes is decided as for any request (a credential header, or an anon key in `?apikey=` for browsers,
-see executor/events/dependencies.py); everything is checked before the stream starts, so a refusal is a plain
+see executor/identity/subscriber.py); everything is checked before the stream starts, so a refusal is a plain
 problem response (or the WebSocket's denial response).
 """
 
@@ -21,8 +21,8 @@ from contextlib import aclosing
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import StreamingResponse
 
-from executor.events.dependencies import Subscriber, subscriber_identity
 from executor.identity.schemas import Identity
+from executor.identity.subscriber import Subscriber, subscriber_identity
 from executor.realtime.dependencies import Realtime
 from executor.realtime.service import RealtimeService, Subscription
 from executor.streaming import SubscriptionStream, deny, relay
