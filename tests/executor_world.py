@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -36,6 +39,7 @@ from executor.settings import ExecutorSettings
 from falcone import apikeys, pulumi_runner
 from falcone.naming import TenantNames, WorkspaceNames
 from falcone.plans import Capability, catalog
+from localplatform.process import log_tail
 from tests.platform_stack_fixtures import PlatformDeployment
 
 # Four plans, one per deployment profile: platform realm + shared database (starter), own realm + shared database
@@ -47,6 +51,7 @@ KEY_CACHE_TTL_S = 1.0
 # Object uploads through the executor: small enough that the 413 tests send little.
 MAX_OBJECT_BYTES = 4 * 1024 * 1024
 RATE_LIMIT_HEADROOM = 50.0
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _quiet(_line: str) -> None:
@@ -324,34 +329,68 @@ async def seed(world: World, client: httpx2.AsyncClient) -> Seed:
     return Seed(todo_ids, markers)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def executor_url(world: World) -> Iterator[str]:
-    """A real `python -m executor` process (uvicorn) on a free port, for clients that need a socket."""
-    port = _free_port()
-    # A realtime stream schemathesis happens to open on an existing table ends by itself.
-    settings = world.settings.model_copy(update={"port": port, "log_level": "warning", "realtime_max_stream_s": 60.0})
-    env = {**os.environ, **settings.as_environment()}
-    process = subprocess.Popen([sys.executable, "-m", "executor"], env=env)
+def start_process(
+    module: str, env: Mapping[str, str], log: Path, ready_url: str, timeout: float = 120
+) -> subprocess.Popen[bytes]:
+    """`python -m {module}` in a process group of its own (a gateway's Envoy is in it), its output in `log`,
+    returned once `ready_url` answers 200; if it exits first or is not ready in time, it is stopped and this
+    raises with the log's tail."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx2.get(ready_url, timeout=2).status_code == 200:
+                return process
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.2)
+    state = f"exited ({process.returncode})" if process.poll() is not None else f"was not ready in {timeout:.0f}s"
+    stop_process(process)
+    raise RuntimeError(f"python -m {module} {state}; log {log}:\n{log_tail(log)}")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process group, by PID; SIGKILL if it lingers."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@contextmanager
+def running_executor(settings: ExecutorSettings, log: Path) -> Iterator[str]:
+    """`python -m executor` (uvicorn) with these settings on a free port: its URL while the block runs."""
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
+    environment = settings.model_copy(update={"port": port}).as_environment()
+    process = start_process("executor", environment, log, f"{url}/readyz")
     try:
-        for _ in range(200):
-            try:
-                if httpx2.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if process.poll() is not None:
-                pytest.fail(f"python -m executor exited with {process.returncode}")
-            time.sleep(0.1)
-        else:
-            pytest.fail("python -m executor did not become ready")
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def executor_url(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `python -m executor` process on a free port, for clients that need a socket."""
+    # A realtime stream schemathesis happens to open on an existing table ends by itself.
+    settings = world.settings.model_copy(update={"log_level": "warning", "realtime_max_stream_s": 60.0})
+    with running_executor(settings, tmp_path_factory.mktemp("executor-url") / "executor.log") as url:
+        yield url

@@ -9,12 +9,7 @@ through it unchanged.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,44 +20,12 @@ import pytest
 
 from tests.automation.api import OperatorToken
 from tests.automation.service import AutomationProcess
-from tests.executor_world import World
+from tests.executor_world import World, free_port, running_executor, start_process, stop_process
 from tests.platform_stack_fixtures import PlatformDeployment
 
-REPO = Path(__file__).resolve().parents[2]
 # The strict gateway's scale: the data plane's ceiling (the most generous plan, 60000/min, burst 15000) becomes a
 # bucket of 15 requests, refilled one every 2 s.
 STRICT_MULTIPLIER = 0.001
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{what} exited ({process.returncode}); log {log}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx2.get(url, timeout=2).status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{what} was not ready in {timeout:.0f}s; log {log}:\n{log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process group (the supervisor and its Envoy), by PID; SIGKILL if it lingers."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 @dataclass
@@ -78,19 +41,9 @@ class ExecutorProcess:
 @pytest.fixture(scope="session")
 def executor_process(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutorProcess]:
     """The world's executor as a process on a port of its own; its JSON log says who each request was served as."""
-    port, log = free_port(), tmp_path_factory.mktemp("executor") / "executor.log"
-    settings = world.settings.model_copy(update={"port": port, "log_level": "info"})
-    env = {**os.environ, **settings.as_environment()}
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "executor"], cwd=REPO, env=env, stdout=output, stderr=output, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(f"{url}/readyz", process, "the executor", log)
+    log = tmp_path_factory.mktemp("executor") / "executor.log"
+    with running_executor(world.settings.model_copy(update={"log_level": "info"}), log) as url:
         yield ExecutorProcess(url, log)
-    finally:
-        _stop(process)
 
 
 @dataclass
@@ -122,7 +75,6 @@ class Gateways:
         assert keycloak is not None
         assert self.world.settings.gateway_secret is not None
         env = {
-            **os.environ,
             "FALCONE_GATEWAY_PORT": str(port),
             "FALCONE_GATEWAY_ADMIN_PORT": str(admin_port),
             "FALCONE_GATEWAY_AUTOMATION_URL": self.automation_url,
@@ -135,20 +87,13 @@ class Gateways:
             "FALCONE_GATEWAY_LOG_LEVEL": "warning",
             **{f"FALCONE_GATEWAY_{key.upper()}": value for key, value in settings.items()},
         }
-        log = directory / "gateway.log"
-        with log.open("ab") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "falcone.gateway"],
-                cwd=REPO,
-                env=env,
-                stdout=output,
-                stderr=output,
-                start_new_session=True,  # Envoy is in its group: stopped with it
-            )
         gateway = GatewayProcess(
-            f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}", log, directory / "config"
+            f"http://127.0.0.1:{port}",
+            f"http://127.0.0.1:{admin_port}",
+            directory / "gateway.log",
+            directory / "config",
         )
-        _wait_ready(f"{gateway.admin_url}/ready", process, f"the {name} gateway", log)
+        process = start_process("falcone.gateway", env, gateway.log, f"{gateway.admin_url}/ready")
         return gateway, process
 
 
@@ -172,7 +117,7 @@ def gateway(gateways: Gateways) -> Iterator[GatewayProcess]:
     try:
         yield started
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @pytest.fixture(scope="session")
@@ -182,7 +127,7 @@ def strict_gateway(gateways: Gateways) -> Iterator[GatewayProcess]:
     try:
         yield started
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @pytest.fixture(scope="session")
