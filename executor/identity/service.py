@@ -19,6 +19,13 @@ from starlette.datastructures import Headers
 
 from executor.cache import TTLCache
 from executor.identity import repository, tokens
+from executor.identity.headers import GATEWAY_SECRET_HEADER as GATEWAY_SECRET_HEADER
+from executor.identity.headers import (
+    ROLE_HEADER,
+    SUBJECT_HEADER,
+    TENANT_HEADER,
+    WORKSPACE_HEADER,
+)
 from executor.identity.schemas import CredentialKind, Identity, KeyRecord, WorkspaceRecord
 from executor.settings import ExecutorSettings
 from falcone import apikeys
@@ -27,7 +34,6 @@ from falcone.naming import SLUG_PATTERN, InvalidSlugError, WorkspaceNames
 from falcone.rls import REQUEST_PURPOSES
 
 log = structlog.get_logger("executor.identity")
-GATEWAY_SECRET_HEADER = "x-gateway-secret"
 _USER_PURPOSE = "runtime"
 
 
@@ -134,17 +140,17 @@ class IdentityResolver:
             raise unauthorized("a credential is required: an API key or a bearer token")
         if not self._gateway_secret or not hmac.compare_digest(presented.encode(), self._gateway_secret):
             raise unauthorized("the gateway secret is not valid")
-        tenant, workspace = headers.get("x-tenant-id", ""), headers.get("x-workspace-id", "")
+        tenant, workspace = headers.get(TENANT_HEADER, ""), headers.get(WORKSPACE_HEADER, "")
         names = _names(tenant, workspace)
         record = None if names is None else await self._workspace(tenant, workspace)
         if names is None or record is None:
             raise unauthorized("the gateway named no known workspace")
         require_serving(record)
-        role = headers.get("x-pg-role", "anon")
+        role = headers.get(ROLE_HEADER, "anon")
         role = names.db_role(role) if role in REQUEST_PURPOSES else role
         if role not in _request_roles(names):
             raise unauthorized("the gateway named a role the workspace does not have")
-        return Identity(tenant, workspace, role, "gateway", headers.get("x-auth-subject", ""), record.plan)
+        return Identity(tenant, workspace, role, "gateway", headers.get(SUBJECT_HEADER, ""), record.plan)
 
 
 def _presented(headers: Headers) -> tuple[str | None, str | None]:

@@ -30,18 +30,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from components.identity import PLATFORM_API_CLIENTS
+from executor.identity.headers import GATEWAY_SECRET_HEADER as GATEWAY_SECRET_HEADER
+from executor.identity.headers import IDENTITY_HEADERS as IDENTITY_HEADERS
+from executor.identity.headers import ROLE_HEADER, SUBJECT_HEADER, TENANT_HEADER, WORKSPACE_HEADER
 from falcone.plans import catalog as plan_catalog
 from falcone.routes import PLAN_BURST_FRACTION, Domain, Route, RouteCatalog
 
 Json = dict[str, Any]
 
-# The executor trusts these only with GATEWAY_SECRET_HEADER and no credential (executor/identity/service.py).
-GATEWAY_SECRET_HEADER = "x-gateway-secret"
-TENANT_HEADER = "x-tenant-id"
-WORKSPACE_HEADER = "x-workspace-id"
-SUBJECT_HEADER = "x-auth-subject"
-ROLE_HEADER = "x-pg-role"
-IDENTITY_HEADERS = (TENANT_HEADER, WORKSPACE_HEADER, SUBJECT_HEADER, ROLE_HEADER, GATEWAY_SECRET_HEADER)
 # Seed 003: a client's X-Auth-* headers never pass.
 IDENTITY_HEADER_PREFIX = "x-auth-"
 CORRELATION_HEADER = "x-correlation-id"
