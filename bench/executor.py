@@ -25,39 +25,31 @@ import sys
 from pathlib import Path
 
 # Run as `python bench/executor.py`, this file's folder comes first on sys.path, and this file's name would shadow
-# the `executor` package it measures.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+# the `executor` package it measures: the repository instead (`bench` and `tests` are not installed packages).
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent), *(entry for entry in sys.path if Path(entry or ".").resolve() != HERE)]
 
 import argparse
 import asyncio
 import json
 import os
 import random
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from uuid import uuid4
+from urllib.parse import urlsplit
 
 import asyncpg
-import httpx2
 import hvac
-import psycopg
 import uvloop
-from psycopg.conninfo import conninfo_to_dict
-from pulumi import automation as auto
 
-from components.secrets import EXECUTOR_POLICY, executor_policy_hcl
+from bench.workspace import bench_workspace
 from executor.data.session import CONTEXT, keep_session
 from executor.tables import repository, statements
 from executor.tables.grammar import parse_query
-from falcone import apikeys, platform_stack, pulumi_runner
-from falcone.naming import TenantNames, WorkspaceNames
-from falcone.platform_config import backends_from_endpoints
-from localplatform import endpoints
+from falcone.naming import WorkspaceNames
+from tests.executor_world import running_executor
 
 ROWS = 1000
 STATEMENT_TIMEOUT_MS = "10000"
@@ -149,12 +141,13 @@ async def floor(
 # --- the executor over HTTP ----------------------------------------------------------------------------------
 
 
-async def executor_load(port: int, key: str, args: Any) -> Measured:
+async def executor_load(url: str, key: str, args: Any) -> Measured:
+    target = urlsplit(url)
     streams = []
     for _ in range(args.connections):
         # Opened one by one, as a gateway grows its upstream pool: a burst of connects lands mostly on whichever
         # worker wakes first, and keep-alive would keep that imbalance for the whole run.
-        streams.append(await asyncio.open_connection("127.0.0.1", port))
+        streams.append(await asyncio.open_connection(target.hostname, target.port))
         await asyncio.sleep(0.02)
 
     async def one(worker: int) -> bool:
@@ -181,17 +174,7 @@ async def executor_load(port: int, key: str, args: Any) -> Measured:
             writer.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 # --- setup and teardown -------------------------------------------------------------------------------------
-
-
-def _quiet(_line: str) -> None:
-    pass
 
 
 def main() -> None:
@@ -203,63 +186,19 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=16, help="connections per executor worker")
     args = parser.parse_args()
 
-    backends = backends_from_endpoints(endpoints.load())
-    assert backends.postgres is not None
-    assert backends.vault is not None
-    run = uuid4().hex[:6]
-    root = Path(tempfile.mkdtemp(prefix="bench-executor-"))
-    state, work = root / "state", root / "work"
-    settings = {
-        "platformRealm": f"plat-{run}",
-        "sharedBucket": f"flc-shared-{run}",
-        "rolePrefix": f"plat{run}",
-        "metadataDatabase": f"falcone_platform_{run}",
-        "tenantDatabase": f"falcone_tenants_{run}",
-        "kafkaRevokeOnly": "true",
-        "renderDir": str(root / "rendered"),
-    }
-    tenant = TenantNames(f"bench{run}")
-    names = tenant.workspace("prod")
-    print(f"setting up: platform, tenant {tenant.slug} (starter), workspace prod with {ROWS} todos", flush=True)
-    outputs = platform_stack.ensure(backends, state, work, settings, on_output=_quiet)
-    stacks: list[auto.Stack] = []
-    vault = hvac.Client(url=backends.vault.address, token=backends.vault.token)
-    vault_system: Any = vault.sys  # untyped in types-hvac
-    policy = f"{EXECUTOR_POLICY}-bench-{run}"
-    process: subprocess.Popen[bytes] | None = None
-    try:
-        for name, config in ((tenant.stack, {"plan": "starter"}), (names.stack, {"tables": '["todos"]'})):
-            stack = pulumi_runner.project_stack(name, state, work_dir=work / "project")
-            pulumi_runner.configure(stack, backends, **settings, **config)
-            stacks.append(stack)
-            stack.up(on_output=_quiet)
-        key = apikeys.generate("service")
-        with psycopg.connect(outputs.metadata_dsn(backends, "automation"), autocommit=True) as metadata:
-            metadata.execute(
-                "INSERT INTO tenants (slug, id, display_name, plan, iam_topology, state) "
-                "VALUES (%s, %s, %s, 'starter', 'shared', 'active')",
-                (tenant.slug, f"ten_{tenant.slug}", tenant.slug),
-            )
-            metadata.execute(
-                "INSERT INTO workspaces (tenant, slug, id, display_name, state) "
-                "VALUES (%s, 'prod', %s, 'prod', 'active')",
-                (tenant.slug, f"wks_{tenant.slug}_prod"),
-            )
-            metadata.execute(
-                "INSERT INTO api_keys (id, tenant, workspace, kind, prefix, secret_hash, db_role, created_by) "
-                "VALUES (%s, %s, 'prod', 'service', %s, %s, %s, 'bench')",
-                (key.id, tenant.slug, key.prefix, key.secret_hash, names.db_role("service")),
-            )
-        vault_system.create_or_update_policy(name=policy, policy=executor_policy_hcl(outputs.vault_mount))
-        auth: Any = vault.auth
-        token = str(auth.token.create(policies=[policy], ttl="1h", no_default_policy=True)["auth"]["client_token"])
+    with bench_workspace("bench", "starter") as workspace:
+        names = workspace.names
+        vault = workspace.deployment.backends.vault
+        assert vault is not None
+        read = hvac.Client(url=vault.address, token=vault.token).secrets.kv.v2.read_secret_version
         credentials = dict(
-            vault.secrets.kv.v2.read_secret_version(
-                path=f"{names.vault_prefix}/database", mount_point=outputs.vault_mount, raise_on_deleted_version=True
+            read(
+                path=f"{names.vault_prefix}/database",
+                mount_point=workspace.deployment.outputs.vault_mount,
+                raise_on_deleted_version=True,
             )["data"]["data"]
         )
-        admin = conninfo_to_dict(backends.postgres.dsn)
-        host, port = str(admin.get("host", "127.0.0.1")), int(admin.get("port") or 5432)
+        host, port = workspace.executor.postgres_host, workspace.executor.postgres_port
         role = names.db_role("service")
         asyncio.run(_fill(credentials, host, port, names, role))
 
@@ -272,24 +211,16 @@ def main() -> None:
         floor_result = uvloop.run(floor(credentials, host, port, names, role, total_pool, args))
         print(floor_result.line(), flush=True)
 
-        http_port = _free_port()
-        env = {
-            **os.environ,
-            "FALCONE_EXECUTOR_PORT": str(http_port),
-            "FALCONE_EXECUTOR_WORKERS": str(args.workers),
-            "FALCONE_EXECUTOR_POOL_SIZE": str(args.pool_size),
-            "FALCONE_EXECUTOR_METADATA_DSN": outputs.metadata_dsn(backends, "keys"),
-            "FALCONE_EXECUTOR_VAULT_ADDRESS": backends.vault.address,
-            "FALCONE_EXECUTOR_VAULT_TOKEN": token,
-            "FALCONE_EXECUTOR_VAULT_MOUNT": outputs.vault_mount,
-            "FALCONE_EXECUTOR_POSTGRES_HOST": host,
-            "FALCONE_EXECUTOR_POSTGRES_PORT": str(port),
-            "FALCONE_EXECUTOR_KEY_CACHE_TTL_S": "5",
-            "FALCONE_EXECUTOR_LOG_LEVEL": "warning",
-        }
-        process = subprocess.Popen([sys.executable, "-m", "executor"], env=env)
-        _wait_ready(f"http://127.0.0.1:{http_port}", process)
-        executor_result = uvloop.run(executor_load(http_port, key.secret, args))
+        settings = workspace.executor.model_copy(
+            update={
+                "workers": args.workers,
+                "pool_size": args.pool_size,
+                "key_cache_ttl_s": 5.0,
+                "log_level": "warning",
+            }
+        )
+        with running_executor(settings, workspace.root / "executor.log") as url:
+            executor_result = uvloop.run(executor_load(url, workspace.key.secret, args))
         print(executor_result.line(), flush=True)
         ratio = executor_result.rate / floor_result.rate
         p95 = executor_result.percentile(0.95)
@@ -300,16 +231,6 @@ def main() -> None:
             f">= 50% of the floor [{'met' if ratio >= 0.5 else 'not met'}]"
         )
         print(json.dumps({"floor": _summary(floor_result), "executor": _summary(executor_result), "ratio": ratio}))
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
-        print("tearing down", flush=True)
-        for stack in reversed(stacks):
-            stack.destroy(on_output=_quiet)
-            stack.workspace.remove_stack(stack.name)
-        vault_system.delete_policy(name=policy)
-        platform_stack.destroy(backends, state, work, on_output=_quiet)
 
 
 def _summary(result: Measured) -> dict[str, float]:
@@ -340,19 +261,6 @@ async def _fill(credentials: dict[str, str], host: str, port: int, names: Worksp
             )
     finally:
         await connection.close()
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        try:
-            if httpx2.get(f"{url}/readyz").status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        if process.poll() is not None:
-            raise SystemExit(f"python -m executor exited with {process.returncode}")
-        time.sleep(0.1)
-    raise SystemExit("python -m executor did not become ready")
 
 
 if __name__ == "__main__":

@@ -23,35 +23,24 @@ import sys
 from pathlib import Path
 
 # Run as `python bench/realtime.py`, this file's folder comes first on sys.path, and bench/executor.py would
-# shadow the `executor` package.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+# shadow the `executor` package: the repository instead (`bench` and `tests` are not installed packages).
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent), *(entry for entry in sys.path if Path(entry or ".").resolve() != HERE)]
 
 import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import uuid4
 
 import httpx2
-import hvac
-import psycopg
 import uvloop
-from psycopg.conninfo import conninfo_to_dict
-from pulumi import automation as auto
-from pymongo.uri_parser import parse_uri
 
-from components.secrets import EXECUTOR_POLICY, executor_policy_hcl
-from falcone import apikeys, platform_stack, pulumi_runner
-from falcone.naming import TenantNames
-from falcone.platform_config import backends_from_endpoints
-from localplatform import endpoints
+from bench.workspace import bench_workspace
+from tests.executor_world import running_executor
 
 WAIT_S = 60.0
 COLLECTION = "bench-events"
@@ -144,29 +133,6 @@ async def measure(
         return delivered, acknowledged
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        try:
-            if httpx2.get(f"{url}/readyz").status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        if process.poll() is not None:
-            raise SystemExit(f"python -m executor exited with {process.returncode}")
-        time.sleep(0.1)
-    raise SystemExit("python -m executor did not become ready")
-
-
-def _quiet(_line: str) -> None:
-    pass
-
-
 async def _run(url: str, key: str, args: Any) -> dict[str, Any]:
     async def write_row(http: httpx2.AsyncClient, n: int) -> None:
         response = await http.post("/v1/collections/todos/documents", json={"data": {"n": n}}, headers={"apikey": key})
@@ -199,95 +165,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
 
-    backends = backends_from_endpoints(endpoints.load())
-    assert backends.postgres is not None
-    assert backends.vault is not None
-    assert backends.mongo is not None
-    run = uuid4().hex[:6]
-    root = Path(tempfile.mkdtemp(prefix="bench-realtime-"))
-    state, work = root / "state", root / "work"
-    settings = {
-        "platformRealm": f"plat-{run}",
-        "sharedBucket": f"flc-shared-{run}",
-        "rolePrefix": f"plat{run}",
-        "metadataDatabase": f"falcone_platform_{run}",
-        "tenantDatabase": f"falcone_tenants_{run}",
-        "kafkaRevokeOnly": "true",
-        "renderDir": str(root / "rendered"),
-    }
-    tenant = TenantNames(f"rt{run}")
-    names = tenant.workspace("prod")
-    print(f"setting up: platform, tenant {tenant.slug} (growth), workspace prod with `todos`", flush=True)
-    outputs = platform_stack.ensure(backends, state, work, settings, on_output=_quiet)
-    stacks: list[auto.Stack] = []
-    vault = hvac.Client(url=backends.vault.address, token=backends.vault.token)
-    vault_system: Any = vault.sys  # untyped in types-hvac
-    policy = f"{EXECUTOR_POLICY}-bench-{run}"
-    process: subprocess.Popen[bytes] | None = None
-    try:
-        for name, config in ((tenant.stack, {"plan": "growth"}), (names.stack, {"tables": '["todos"]'})):
-            stack = pulumi_runner.project_stack(name, state, work_dir=work / "project")
-            pulumi_runner.configure(stack, backends, **settings, **config)
-            stacks.append(stack)
-            stack.up(on_output=_quiet)
-        key = apikeys.generate("service")
-        with psycopg.connect(outputs.metadata_dsn(backends, "automation"), autocommit=True) as metadata:
-            metadata.execute(
-                "INSERT INTO tenants (slug, id, display_name, plan, iam_topology, state) "
-                "VALUES (%s, %s, %s, 'growth', 'dedicated', 'active')",
-                (tenant.slug, f"ten_{tenant.slug}", tenant.slug),
+    with bench_workspace("rt", "growth") as workspace:
+        update = {"workers": args.workers, "rate_limit_multiplier": 1000.0, "log_level": "warning"}
+        with running_executor(workspace.executor.model_copy(update=update), workspace.root / "executor.log") as url:
+            print(
+                f"\n{args.events} writes at {args.rate:.0f}/s through the API, {args.subscribers} SSE subscribers "
+                f"each, {args.workers} executor worker(s), loopback, {os.cpu_count()} CPUs",
+                flush=True,
             )
-            metadata.execute(
-                "INSERT INTO workspaces (tenant, slug, id, display_name, state) "
-                "VALUES (%s, 'prod', %s, 'prod', 'active')",
-                (tenant.slug, f"wks_{tenant.slug}_prod"),
-            )
-            metadata.execute(
-                "INSERT INTO api_keys (id, tenant, workspace, kind, prefix, secret_hash, db_role, created_by) "
-                "VALUES (%s, %s, 'prod', 'service', %s, %s, %s, 'bench')",
-                (key.id, tenant.slug, key.prefix, key.secret_hash, names.db_role("service")),
-            )
-        vault_system.create_or_update_policy(name=policy, policy=executor_policy_hcl(outputs.vault_mount))
-        auth: Any = vault.auth
-        token = str(auth.token.create(policies=[policy], ttl="1h", no_default_policy=True)["auth"]["client_token"])
-        admin = conninfo_to_dict(backends.postgres.dsn)
-        http_port = _free_port()
-        env = {
-            **os.environ,
-            "FALCONE_EXECUTOR_PORT": str(http_port),
-            "FALCONE_EXECUTOR_WORKERS": str(args.workers),
-            "FALCONE_EXECUTOR_METADATA_DSN": outputs.metadata_dsn(backends, "keys"),
-            "FALCONE_EXECUTOR_VAULT_ADDRESS": backends.vault.address,
-            "FALCONE_EXECUTOR_VAULT_TOKEN": token,
-            "FALCONE_EXECUTOR_VAULT_MOUNT": outputs.vault_mount,
-            "FALCONE_EXECUTOR_POSTGRES_HOST": str(admin.get("host", "127.0.0.1")),
-            "FALCONE_EXECUTOR_POSTGRES_PORT": str(admin.get("port") or 5432),
-            # The server only: the executor logs in as the workspace's own Mongo user.
-            "FALCONE_EXECUTOR_MONGO_URL": "mongodb://"
-            + ",".join(f"{host}:{port}" for host, port in parse_uri(backends.mongo.uri)["nodelist"]),
-            "FALCONE_EXECUTOR_RATE_LIMIT_MULTIPLIER": "1000",
-            "FALCONE_EXECUTOR_LOG_LEVEL": "warning",
-        }
-        process = subprocess.Popen([sys.executable, "-m", "executor"], env=env)
-        url = f"http://127.0.0.1:{http_port}"
-        _wait_ready(url, process)
-        print(
-            f"\n{args.events} writes at {args.rate:.0f}/s through the API, {args.subscribers} SSE subscribers each, "
-            f"{args.workers} executor worker(s), loopback, {os.cpu_count()} CPUs",
-            flush=True,
-        )
-        results = uvloop.run(_run(url, key.secret, args))
+            results = uvloop.run(_run(url, workspace.key.secret, args))
         print(json.dumps(results))
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
-        print("tearing down", flush=True)
-        for stack in reversed(stacks):
-            stack.destroy(on_output=_quiet)
-            stack.workspace.remove_stack(stack.name)
-        vault_system.delete_policy(name=policy)
-        platform_stack.destroy(backends, state, work, on_output=_quiet)
 
 
 if __name__ == "__main__":

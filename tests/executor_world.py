@@ -95,18 +95,18 @@ class World:
         return psycopg.connect(self.deployment.metadata_dsn("automation"), autocommit=True)
 
 
-def _stack(deployment: PlatformDeployment, name: str, **config: str) -> auto.Stack:
+def project_stack(deployment: PlatformDeployment, name: str, **config: str) -> auto.Stack:
     stack = pulumi_runner.project_stack(name, deployment.state_dir, work_dir=deployment.work_dir / "project")
     pulumi_runner.configure(stack, deployment.backends, **deployment.settings, **config)
     return stack
 
 
-def _up(stack: auto.Stack) -> dict[str, Any]:
+def up(stack: auto.Stack) -> dict[str, Any]:
     result = stack.up(on_output=_quiet)
     return {key: output.value for key, output in result.outputs.items()}
 
 
-def _destroy(stack: auto.Stack) -> str | None:
+def destroy(stack: auto.Stack) -> str | None:
     """Destroy and forget a stack; a failure is returned (and reported), not raised, so the others still go."""
     try:
         stack.destroy(on_output=_quiet)
@@ -116,29 +116,37 @@ def _destroy(stack: auto.Stack) -> str | None:
     return None
 
 
+def register_tenant(connection: psycopg.Connection[tuple[Any, ...]], slug: str, outputs: dict[str, Any]) -> None:
+    """TEST FIXTURE until the automation API does it: the tenant's registry row, from its stack's outputs."""
+    connection.execute(
+        "INSERT INTO tenants (slug, id, display_name, plan, iam_topology, state, outputs) "
+        "VALUES (%s, %s, %s, %s, %s, 'active', %s)",
+        (
+            slug,
+            f"ten_{slug}",
+            slug,
+            outputs["plan"],
+            "shared" if outputs["sharedRealm"] else "dedicated",
+            json.dumps(outputs),
+        ),
+    )
+
+
+def register_workspace(connection: psycopg.Connection[tuple[Any, ...]], names: WorkspaceNames) -> None:
+    connection.execute(
+        "INSERT INTO workspaces (tenant, slug, id, display_name, state, outputs) VALUES (%s, %s, %s, %s, 'active', %s)",
+        (names.tenant, names.slug, f"wks_{names.tenant}_{names.slug}", names.slug, json.dumps({})),
+    )
+
+
 def _register(world: World) -> None:
-    """TEST FIXTURE until the automation API does it: registry rows and one anon + one service key each."""
+    """Registry rows and one anon + one service key each."""
     with world.metadata() as connection:
         for slug, outputs in world.tenants.items():
-            connection.execute(
-                "INSERT INTO tenants (slug, id, display_name, plan, iam_topology, state, outputs) "
-                "VALUES (%s, %s, %s, %s, %s, 'active', %s)",
-                (
-                    slug,
-                    f"ten_{slug}",
-                    slug,
-                    outputs["plan"],
-                    "shared" if outputs["sharedRealm"] else "dedicated",
-                    json.dumps(outputs),
-                ),
-            )
+            register_tenant(connection, slug, outputs)
         for workspace in world.workspaces:
             names = workspace.names
-            connection.execute(
-                "INSERT INTO workspaces (tenant, slug, id, display_name, state, outputs) "
-                "VALUES (%s, %s, %s, %s, 'active', %s)",
-                (names.tenant, names.slug, f"wks_{names.tenant}_{names.slug}", names.slug, json.dumps({})),
-            )
+            register_workspace(connection, names)
             for kind in apikeys.KINDS:
                 key = apikeys.generate(kind)
                 insert_key(connection, names, key)
@@ -174,7 +182,7 @@ def insert_key(
     )
 
 
-def _executor_token(deployment: PlatformDeployment) -> tuple[str, str]:
+def executor_token(deployment: PlatformDeployment) -> tuple[str, str]:
     """A token with the executor's policy. The rules are `executor-policy`'s own; the name is the run's, because
     Vault policy names are global and a concurrent session destroying its platform stack deletes `executor-policy`
     (tests/components/test_executor_policy.py checks that the platform stack defines it)."""
@@ -189,11 +197,43 @@ def _executor_token(deployment: PlatformDeployment) -> tuple[str, str]:
     return name, str(token)
 
 
-def _drop_policy(deployment: PlatformDeployment, name: str) -> None:
+def drop_policy(deployment: PlatformDeployment, name: str) -> None:
     vault = deployment.backends.vault
     assert vault is not None
     system: Any = hvac.Client(url=vault.address, token=vault.token).sys
     system.delete_policy(name=name)
+
+
+def executor_settings(deployment: PlatformDeployment, vault_token: str, **overrides: Any) -> ExecutorSettings:
+    """The executor on this deployment: the metadata as the `keys` login, a Vault token of the executor's policy,
+    and where each backing server listens."""
+    backends = deployment.backends
+    postgres, vault, keycloak = backends.postgres, backends.vault, backends.keycloak
+    mongo, minio, kafka = backends.mongo, backends.minio, backends.kafka
+    assert postgres is not None
+    assert vault is not None
+    assert keycloak is not None
+    assert mongo is not None
+    assert minio is not None
+    assert kafka is not None
+    admin = conninfo_to_dict(postgres.dsn)
+    return ExecutorSettings(
+        metadata_dsn=deployment.metadata_dsn("keys"),
+        vault_address=vault.address,
+        vault_token=vault_token,
+        vault_mount=deployment.outputs.vault_mount,
+        postgres_host=str(admin.get("host", "127.0.0.1")),
+        postgres_port=int(admin.get("port") or 5432),
+        keycloak_url=keycloak.url,
+        s3_endpoint=minio.endpoint_url,
+        s3_region=minio.region,
+        # The server only: the executor logs in as each workspace's own user, never as the admin in this URI.
+        mongo_url="mongodb://" + ",".join(f"{h}:{p}" for h, p in parse_uri(mongo.uri)["nodelist"]),
+        kafka_bootstrap=kafka.bootstrap_servers,
+        kafka_security_protocol=kafka.security_protocol,
+        kafka_sasl_mechanism=kafka.sasl_mechanism,
+        **overrides,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -204,53 +244,35 @@ def world(platform_deployment: PlatformDeployment) -> Iterator[World]:
     created_policy: list[str] = []
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
-            tenant_stacks = {plan: _stack(deployment, names.stack, plan=plan) for plan, names in tenant_names.items()}
+            tenant_stacks = {
+                plan: project_stack(deployment, names.stack, plan=plan) for plan, names in tenant_names.items()
+            }
             created.extend(tenant_stacks.values())
-            tenant_outputs = dict(zip(PLANS, pool.map(_up, tenant_stacks.values()), strict=True))
+            tenant_outputs = dict(zip(PLANS, pool.map(up, tenant_stacks.values()), strict=True))
             workspace_stacks: dict[WorkspaceNames, auto.Stack] = {}
             for names in tenant_names.values():
                 for slug in WORKSPACES:
                     ws = names.workspace(slug)
                     extra = {"serviceAccounts": '["backend"]'} if slug == "prod" else {}
-                    workspace_stacks[ws] = _stack(deployment, ws.stack, tables='["todos"]', **extra)
+                    workspace_stacks[ws] = project_stack(deployment, ws.stack, tables='["todos"]', **extra)
             created.extend(workspace_stacks.values())
-            workspace_outputs = dict(zip(workspace_stacks, pool.map(_up, workspace_stacks.values()), strict=True))
+            workspace_outputs = dict(zip(workspace_stacks, pool.map(up, workspace_stacks.values()), strict=True))
         workspaces = []
         for plan, names in tenant_names.items():
             for slug in WORKSPACES:
                 ws = names.workspace(slug)
                 workspaces.append(Workspace(ws, plan, str(tenant_outputs[plan]["database"])))
-        assert deployment.backends.postgres is not None
-        assert deployment.backends.vault is not None
-        assert deployment.backends.keycloak is not None
-        assert deployment.backends.mongo is not None
-        assert deployment.backends.minio is not None
-        assert deployment.backends.kafka is not None
-        admin = conninfo_to_dict(deployment.backends.postgres.dsn)
-        policy, vault_token = _executor_token(deployment)
+        policy, vault_token = executor_token(deployment)
         created_policy.append(policy)
-        settings = ExecutorSettings(
-            metadata_dsn=deployment.metadata_dsn("keys"),
-            vault_address=deployment.backends.vault.address,
-            vault_token=vault_token,
-            vault_mount=deployment.outputs.vault_mount,
-            postgres_host=str(admin.get("host", "127.0.0.1")),
-            postgres_port=int(admin.get("port") or 5432),
-            keycloak_url=deployment.backends.keycloak.url,
+        settings = executor_settings(
+            deployment,
+            vault_token,
             gateway_secret=secrets.token_urlsafe(24),
             key_cache_ttl_s=KEY_CACHE_TTL_S,
             pool_size=4,
-            s3_endpoint=deployment.backends.minio.endpoint_url,
-            s3_region=deployment.backends.minio.region,
             max_object_bytes=MAX_OBJECT_BYTES,
-            # The server only: the executor logs in as each workspace's own user, never as the admin in this URI.
-            mongo_url="mongodb://"
-            + ",".join(f"{h}:{p}" for h, p in parse_uri(deployment.backends.mongo.uri)["nodelist"]),
             # Test loops fire hundreds of requests a second on one key; test_limits.py checks the plan's own limit.
             rate_limit_multiplier=RATE_LIMIT_HEADROOM,
-            kafka_bootstrap=deployment.backends.kafka.bootstrap_servers,
-            kafka_security_protocol=deployment.backends.kafka.security_protocol,
-            kafka_sasl_mechanism=deployment.backends.kafka.sasl_mechanism,
         )
         world = World(
             deployment,
@@ -264,10 +286,10 @@ def world(platform_deployment: PlatformDeployment) -> Iterator[World]:
     finally:
         # workspaces, then tenants: the reverse of creation
         with ThreadPoolExecutor(max_workers=3) as pool:
-            failures = list(pool.map(_destroy, [s for s in created if s.name.startswith("workspace-")]))
-            failures += pool.map(_destroy, [s for s in created if s.name.startswith("tenant-")])
+            failures = list(pool.map(destroy, [s for s in created if s.name.startswith("workspace-")]))
+            failures += pool.map(destroy, [s for s in created if s.name.startswith("tenant-")])
         for policy in created_policy:
-            _drop_policy(deployment, policy)
+            drop_policy(deployment, policy)
         for failure in filter(None, failures):
             warnings.warn(f"executor world not fully destroyed: {failure}", stacklevel=1)
 
