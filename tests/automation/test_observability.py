@@ -6,11 +6,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
-import pytest
 import structlog
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,7 +22,9 @@ from automation.observability import (
 from automation.observability import router as metrics_router
 from falcone.http import problems
 from falcone.http.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
-from falcone.logs import configure_logging
+from tests.log_fixtures import log_stream
+
+__all__ = ["log_stream"]  # a fixture of this module's tests
 
 handler_log = structlog.get_logger("tests.observability")
 
@@ -124,17 +124,6 @@ async def test_two_apps_keep_their_own_registries() -> None:
         )
         == 1
     )
-
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("info", stream)
-    yield stream
-    structlog.reset_defaults()
-    root.handlers, root.level = handlers, level
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:

@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import pytest
-import structlog
 
-from falcone.logs import configure_logging
 from tests.executor.conftest import Seed, World
+from tests.log_fixtures import log_stream
 
+__all__ = ["log_stream"]  # a fixture of this module's tests
 pytestmark = [pytest.mark.toolchain, pytest.mark.platform]
-
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("info", stream)
-    yield stream
-    structlog.reset_defaults()
-    root.handlers, root.level = handlers, level
 
 
 def _requests(stream: io.StringIO) -> list[dict[str, Any]]:
