@@ -7,11 +7,9 @@ the least recently used one is closed (gracefully: requests holding its connecti
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
-
 import asyncpg
 
+from executor.cache import ClientCache
 from executor.data.credentials import VaultCredentials
 from executor.data.session import keep_session
 from falcone.naming import WorkspaceNames
@@ -23,30 +21,14 @@ _STALE_CREDENTIALS = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorization
 class WorkspacePools:
     def __init__(self, credentials: VaultCredentials, host: str, port: int, pool_size: int, max_pools: int) -> None:
         self.credentials, self.host, self.port = credentials, host, port
-        self.pool_size, self.max_pools = pool_size, max_pools
-        self._pools: OrderedDict[str, asyncpg.Pool] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._closing: set[asyncio.Task[None]] = set()
+        self.pool_size = pool_size
+        self._pools: ClientCache[asyncpg.Pool] = ClientCache(max_pools, _close)
 
     async def get(self, names: WorkspaceNames) -> asyncpg.Pool:
-        key = names.schema
-        pool = self._pools.get(key)
-        if pool is not None:
-            self._pools.move_to_end(key)
-            return pool
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                pool = await self._open(names)
-                self._pools[key] = pool
-                self._evict()
-        return pool
+        return await self._pools.get(names.schema, lambda: self._open(names))
 
     def discard(self, names: WorkspaceNames) -> None:
-        pool = self._pools.pop(names.schema, None)
-        if pool is not None:
-            self._close_later(pool)
+        self._pools.discard(names.schema)
 
     async def _open(self, names: WorkspaceNames) -> asyncpg.Pool:
         for attempt in (1, 2):
@@ -72,19 +54,12 @@ class WorkspacePools:
             return pool
         raise AssertionError("unreachable")
 
-    def _evict(self) -> None:
-        while len(self._pools) > self.max_pools:
-            _, pool = self._pools.popitem(last=False)
-            self._close_later(pool)
-
-    def _close_later(self, pool: asyncpg.Pool) -> None:
-        task = asyncio.get_running_loop().create_task(pool.close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-
     def open_pools(self) -> list[asyncpg.Pool]:
-        return list(self._pools.values())
+        return self._pools.entries()
 
     async def close(self) -> None:
-        pools, self._pools = list(self._pools.values()), OrderedDict()
-        await asyncio.gather(*(pool.close() for pool in pools), *self._closing, return_exceptions=True)
+        await self._pools.close()
+
+
+async def _close(pool: asyncpg.Pool) -> None:
+    await pool.close()

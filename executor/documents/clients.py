@@ -7,14 +7,13 @@ beyond `max_clients` the least recently used one is closed.
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
 from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
+from executor.cache import ClientCache
 from executor.data.credentials import SecretsUnavailableError, VaultCredentials
 from falcone.naming import WorkspaceNames
 
@@ -27,30 +26,18 @@ class WorkspaceClients:
         self, credentials: VaultCredentials, url: str, pool_size: int, max_clients: int, timeout_ms: int
     ) -> None:
         self.credentials, self.url = credentials, url
-        self.pool_size, self.max_clients, self.timeout_ms = pool_size, max_clients, timeout_ms
-        self._clients: OrderedDict[str, AsyncMongoClient[Document]] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._closing: set[asyncio.Task[None]] = set()
+        self.pool_size, self.timeout_ms = pool_size, timeout_ms
+        self._clients: ClientCache[AsyncMongoClient[Document]] = ClientCache(max_clients, _close)
 
     async def database(self, names: WorkspaceNames) -> AsyncDatabase[Document]:
         """The workspace's database through its own client. Raises NoCapabilityError (the plan has no Mongo),
         SecretsUnavailableError, or a pymongo error if the server cannot be reached."""
         key = names.mongo_database
-        client = self._clients.get(key)
-        if client is None:
-            async with self._locks.setdefault(key, asyncio.Lock()):
-                client = self._clients.get(key)
-                if client is None:
-                    client = await self._open(names)
-                    self._clients[key] = client
-                    self._evict()
-        self._clients.move_to_end(key)
+        client = await self._clients.get(key, lambda: self._open(names))
         return client[key]
 
     def discard(self, names: WorkspaceNames) -> None:
-        client = self._clients.pop(names.mongo_database, None)
-        if client is not None:
-            self._close_later(client)
+        self._clients.discard(names.mongo_database)
 
     async def _open(self, names: WorkspaceNames) -> AsyncMongoClient[Document]:
         for attempt in (1, 2):
@@ -85,19 +72,12 @@ class WorkspaceClients:
             return client
         raise AssertionError("unreachable")
 
-    def _evict(self) -> None:
-        while len(self._clients) > self.max_clients:
-            _, client = self._clients.popitem(last=False)
-            self._close_later(client)
-
-    def _close_later(self, client: AsyncMongoClient[Document]) -> None:
-        task = asyncio.get_running_loop().create_task(client.close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-
     def open_clients(self) -> int:
         return len(self._clients)
 
     async def close(self) -> None:
-        clients, self._clients = list(self._clients.values()), OrderedDict()
-        await asyncio.gather(*(client.close() for client in clients), *self._closing, return_exceptions=True)
+        await self._clients.close()
+
+
+async def _close(client: AsyncMongoClient[Document]) -> None:
+    await client.close()

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from executor.cache import ClientCache
 from executor.data.credentials import SecretsUnavailableError, VaultCredentials
 from executor.events.schemas import Start
 from executor.settings import ExecutorSettings
@@ -37,24 +37,12 @@ class WorkspaceProducer:
 class WorkspaceProducers:
     def __init__(self, credentials: VaultCredentials, settings: ExecutorSettings) -> None:
         self.credentials, self.settings = credentials, settings
-        self._producers: OrderedDict[str, WorkspaceProducer] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._closing: set[asyncio.Task[None]] = set()
+        self._producers: ClientCache[WorkspaceProducer] = ClientCache(settings.max_producers, self._stop)
 
     async def get(self, names: WorkspaceNames) -> WorkspaceProducer:
         """The workspace's producer, started. Raises NoCapabilityError (the plan has no Kafka),
         SecretsUnavailableError, TimeoutError or a KafkaError when the brokers cannot be reached."""
-        key = names.kafka_principal
-        entry = self._producers.get(key)
-        if entry is None:
-            async with self._locks.setdefault(key, asyncio.Lock()):
-                entry = self._producers.get(key)
-                if entry is None:
-                    entry = WorkspaceProducer(await self._open(names))
-                    self._producers[key] = entry
-                    self._evict()
-        self._producers.move_to_end(key)
-        return entry
+        return await self._producers.get(names.kafka_principal, lambda: self._open(names))
 
     async def topics(self, names: WorkspaceNames) -> dict[str, int]:
         """The workspace's topics by short name → partitions, listed at most every `topics_ttl_s`."""
@@ -75,11 +63,9 @@ class WorkspaceProducers:
 
     def discard(self, names: WorkspaceNames) -> None:
         """Forget a producer that failed: the next request opens a new one with freshly read credentials."""
-        entry = self._producers.pop(names.kafka_principal, None)
-        if entry is not None:
-            self._close_later(entry.producer)
+        self._producers.discard(names.kafka_principal)
 
-    async def _open(self, names: WorkspaceNames) -> AIOKafkaProducer:
+    async def _open(self, names: WorkspaceNames) -> WorkspaceProducer:
         producer = AIOKafkaProducer(
             **await login(self.credentials, self.settings, names),
             client_id=CLIENT_ID,
@@ -89,25 +75,16 @@ class WorkspaceProducers:
             request_timeout_ms=int(self.settings.kafka_timeout_s * 1000),
         )
         await _start(producer, self.settings.kafka_timeout_s)
-        return producer
+        return WorkspaceProducer(producer)
 
-    def _evict(self) -> None:
-        while len(self._producers) > self.settings.max_producers:
-            _, entry = self._producers.popitem(last=False)
-            self._close_later(entry.producer)
-
-    def _close_later(self, producer: AIOKafkaProducer) -> None:
-        task = asyncio.get_running_loop().create_task(stop(producer, self.settings.kafka_timeout_s))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+    async def _stop(self, entry: WorkspaceProducer) -> None:
+        await stop(entry.producer, self.settings.kafka_timeout_s)
 
     def open_producers(self) -> int:
         return len(self._producers)
 
     async def close(self) -> None:
-        entries, self._producers = list(self._producers.values()), OrderedDict()
-        timeout = self.settings.kafka_timeout_s
-        await asyncio.gather(*(stop(e.producer, timeout) for e in entries), *self._closing, return_exceptions=True)
+        await self._producers.close()
 
 
 async def login(credentials: VaultCredentials, settings: ExecutorSettings, names: WorkspaceNames) -> dict[str, Any]:

@@ -8,8 +8,6 @@ streamed) have finished.
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +15,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
+from executor.cache import ClientCache
 from executor.data.credentials import SecretsUnavailableError, VaultCredentials
 from falcone.naming import WorkspaceNames
 
@@ -74,7 +73,6 @@ class StorageClients:
     ) -> None:
         self.credentials, self.endpoint, self.region = credentials, endpoint, region
         self.public_endpoint = public_endpoint if public_endpoint and public_endpoint != endpoint else None
-        self.max_clients = max_clients
         self.config = AioConfig(
             signature_version="s3v4",
             s3={"addressing_style": "path"},
@@ -84,21 +82,10 @@ class StorageClients:
             max_pool_connections=connections,
         )
         self._session: AioSession = get_session()
-        self._leases: OrderedDict[str, Lease] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._closing: set[asyncio.Task[None]] = set()
+        self._leases: ClientCache[Lease] = ClientCache(max_clients, _close, retire=self._retire)
 
     async def acquire(self, names: WorkspaceNames) -> Lease:
-        key = names.vault_prefix
-        lease = self._leases.get(key)
-        if lease is None:
-            async with self._locks.setdefault(key, asyncio.Lock()):
-                lease = self._leases.get(key)
-                if lease is None:
-                    lease = await self._open(names)
-                    self._leases[key] = lease
-                    self._evict()
-        self._leases.move_to_end(key)
+        lease = await self._leases.get(names.vault_prefix, lambda: self._open(names))
         lease.users += 1
         return lease
 
@@ -109,13 +96,11 @@ class StorageClients:
     def release(self, lease: Lease) -> None:
         lease.users -= 1
         if lease.evicted and lease.users == 0:
-            self._close_later(lease)
+            self._leases.close_later(lease)
 
     def discard(self, names: WorkspaceNames, lease: Lease) -> None:
         """Forget a client whose credentials MinIO refused (rotated): the next request reads them again."""
-        if self._leases.get(names.vault_prefix) is lease:
-            del self._leases[names.vault_prefix]
-            self._retire(lease)
+        self._leases.discard(names.vault_prefix, lease)
 
     async def _open(self, names: WorkspaceNames) -> Lease:
         found = location(names, await self.credentials.secret(names, "storage"))
@@ -134,27 +119,16 @@ class StorageClients:
         )
         return await context.__aenter__()
 
-    def _evict(self) -> None:
-        while len(self._leases) > self.max_clients:
-            _, lease = self._leases.popitem(last=False)
-            self._retire(lease)
-
     def _retire(self, lease: Lease) -> None:
         lease.evicted = True
         if lease.users == 0:
-            self._close_later(lease)
-
-    def _close_later(self, lease: Lease) -> None:
-        task = asyncio.get_running_loop().create_task(_close(lease))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+            self._leases.close_later(lease)
 
     def open_clients(self) -> int:
         return len(self._leases)
 
     async def close(self) -> None:
-        leases, self._leases = list(self._leases.values()), OrderedDict()
-        await asyncio.gather(*(_close(lease) for lease in leases), *self._closing, return_exceptions=True)
+        await self._leases.close()
 
 
 async def _close(lease: Lease) -> None:
