@@ -215,6 +215,8 @@ def main() -> None:
             update={
                 "workers": args.workers,
                 "pool_size": args.pool_size,
+                # One key carries the load: at the starter plan's own limit (600/min) nearly all would be 429s.
+                "rate_limit_multiplier": 1000.0,
                 "key_cache_ttl_s": 5.0,
                 "log_level": "warning",
             }
