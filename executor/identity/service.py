@@ -19,8 +19,8 @@ from starlette.datastructures import Headers
 
 from executor.cache import TTLCache
 from executor.identity import repository, tokens
-from executor.identity.headers import GATEWAY_SECRET_HEADER as GATEWAY_SECRET_HEADER
 from executor.identity.headers import (
+    GATEWAY_SECRET_HEADER,
     ROLE_HEADER,
     SUBJECT_HEADER,
     TENANT_HEADER,
