@@ -1,7 +1,7 @@
 """The executor's world: 4 tenants x 2 workspaces provisioned through the real stacks on a platform deployment of
 the session's own, their registry rows and API keys, and the executor in process (ASGI) on top. A root-level plugin
-(tests/conftest.py): the executor's and the gateway's suites share one world per session (two would register the
-same tenants twice).
+(tests/conftest.py); the gateway's suite builds a world of its own with `build_world(..., prefix="g")`, because the
+executor's suite leaves its world changed (tables, clients, objects and rows its tests create).
 
 Until the automation API registers tenants and mints keys, the metadata rows and keys are written here as the
 `automation` login (TEST FIXTURE: the same columns the automation service will write).
@@ -236,10 +236,12 @@ def executor_settings(deployment: PlatformDeployment, vault_token: str, **overri
     )
 
 
-@pytest.fixture(scope="session")
-def world(platform_deployment: PlatformDeployment) -> Iterator[World]:
-    deployment, run = platform_deployment, platform_deployment.run
-    tenant_names = {plan: TenantNames(f"{plan[:3]}{run}") for plan in PLANS}
+@contextmanager
+def build_world(deployment: PlatformDeployment, prefix: str = "") -> Iterator[World]:
+    """A world on the session's platform deployment; `prefix` tells two worlds of one session apart (their tenant
+    slugs, hence stacks, realms and registry rows)."""
+    run = deployment.run
+    tenant_names = {plan: TenantNames(f"{prefix}{plan[:3]}{run}") for plan in PLANS}
     created: list[auto.Stack] = []
     created_policy: list[str] = []
     try:
@@ -295,6 +297,12 @@ def world(platform_deployment: PlatformDeployment) -> Iterator[World]:
 
 
 @pytest.fixture(scope="session")
+def world(platform_deployment: PlatformDeployment) -> Iterator[World]:
+    with build_world(platform_deployment) as built:
+        yield built
+
+
+@pytest.fixture(scope="session")
 async def executor_app(world: World) -> AsyncIterator[Any]:
     app = create_app(world.settings)
     async with app.router.lifespan_context(app):
@@ -328,6 +336,10 @@ NOTES_COLUMNS = [
 
 @pytest.fixture(scope="session")
 async def seed(world: World, client: httpx2.AsyncClient) -> Seed:
+    return await seed_world(world, client)
+
+
+async def seed_world(world: World, client: httpx2.AsyncClient) -> Seed:
     todo_ids: dict[str, list[int]] = {}
     markers: dict[str, str] = {}
     for index, workspace in enumerate(world.workspaces):

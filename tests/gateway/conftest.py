@@ -1,4 +1,5 @@
-"""The gateway in front of real services: the executor's world (tenants, workspaces, keys) served by an executor
+"""The gateway in front of real services: a world like the executor suite's, of its own (tenants `g…`: the
+executor suite leaves its world changed), served by an executor
 process whose log the tests read, the automation service as a process, and `python -m falcone.gateway` (Envoy)
 in front of both, started once per session and stopped by its process group at the end.
 
@@ -20,12 +21,32 @@ import pytest
 
 from tests.automation.api import OperatorToken
 from tests.automation.service import AutomationProcess
-from tests.executor_world import World, free_port, running_executor, start_process, stop_process
+from tests.executor_world import (
+    Seed,
+    World,
+    build_world,
+    free_port,
+    running_executor,
+    seed_world,
+    start_process,
+    stop_process,
+)
 from tests.platform_stack_fixtures import PlatformDeployment
 
 # The strict gateway's scale: the data plane's ceiling (the most generous plan, 60000/min, burst 15000) becomes a
 # bucket of 15 requests, refilled one every 2 s.
 STRICT_MULTIPLIER = 0.001
+
+
+@pytest.fixture(scope="session")
+def world(platform_deployment: PlatformDeployment) -> Iterator[World]:
+    with build_world(platform_deployment, prefix="g") as built:
+        yield built
+
+
+@pytest.fixture(scope="session")
+async def seed(world: World, client: httpx2.AsyncClient) -> Seed:
+    return await seed_world(world, client)
 
 
 @dataclass
